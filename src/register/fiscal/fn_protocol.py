@@ -139,15 +139,6 @@ class DocForm(IntEnum):
     OFD_RECEIPT = 7
 
 
-class Operation(IntEnum):
-    """Calculation sign, FFD tag 1054."""
-
-    SALE = 1
-    SALE_RETURN = 2
-    EXPENSE = 3
-    EXPENSE_RETURN = 4
-
-
 class FormatError(ValueError):
     """A message whose bytes do not fit its layout."""
 
@@ -503,7 +494,11 @@ class ArchiveDocument:
             body += bytes([self.tax_systems or 0, self.work_mode or 0])
             return body + (bytes([self.reason or 0]) if form == DocForm.REREGISTRATION else b"")
         if form == DocForm.FISCAL_CLOSE:
-            return head + pack_ascii(self.inn or "", 12, field="INN") + pack_ascii(self.rnm or "", 20, field="RNM")
+            return (
+                head
+                + pack_ascii(self.inn or "", 12, field="INN")
+                + pack_ascii(self.rnm or "", 20, field="RNM")
+            )
         if form == DocForm.STATE_REPORT:
             first = pack_datetime(self.first_unconfirmed) if self.first_unconfirmed else bytes(5)
             return head + struct.pack("<I", self.unconfirmed or 0) + first

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from register.domain.receipt import Operation
+from register.domain.receipt import Operation, Receipt
 from register.fiscal import fn_protocol as p
 from register.fiscal.fn_driver import FnDriver
 from register.fiscal.fn_errors import FnCommandError, FnLinkError, FnOutcomeUnknown
 from register.fiscal.fn_protocol import CurrentDoc
-from register.fiscal.receipt_tlv import chunk_tlv
+from register.fiscal.receipt_tlv import build_receipt_tlv, chunk_tlv
 
 _T = TypeVar("_T")
 
@@ -65,6 +65,11 @@ def fiscalise_receipt(
     """A receipt (15h, 07h…, 16h). ``tlv`` is the receipt's TLV list (receipt_tlv.build_receipt_tlv)."""
     request = p.ReceiptRequest(when, int(operation), total)
     return _document(fn, lambda: fn.begin_receipt(when), tlv, lambda: fn.make_receipt(request))
+
+
+def fiscalise(fn: FnDriver, receipt: Receipt) -> p.ReceiptSigned:
+    """A domain receipt through the FN: its TLV built, sent and signed."""
+    return fiscalise_receipt(fn, receipt.when, receipt.operation, receipt.total, build_receipt_tlv(receipt))
 
 
 def state_report(fn: FnDriver, when: datetime, tlv: bytes) -> p.StateReportSigned:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from register.domain.text import fold_to_codec
 from register.fiscal.tags import tag_info
 
 
@@ -188,7 +189,8 @@ def stlv(tag: int, children: Iterable[bytes]) -> bytes:
 
 
 def string_tlv(tag: int, text: str) -> bytes:
-    return encode_tlv(tag, encode_string(tag, text))
+    """A String TLV; characters CP866 lacks are substituted first (« -> ", ₽ -> руб.), as a KKT does."""
+    return encode_tlv(tag, encode_string(tag, fold_to_codec(text, CP866)))
 
 
 def byte_tlv(tag: int, value: int) -> bytes:

@@ -1,0 +1,222 @@
+"""The ``register`` command: parse, call, print."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from register.uri import UriError, parse_uri
+
+
+class UriParam(click.ParamType):
+    name = "URI"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return str(parse_uri(str(value)))
+        except UriError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class HostPortParam(click.ParamType):
+    name = "HOST:PORT"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        host, sep, port = str(value).rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            self.fail(f"{value!r} is not HOST:PORT (port 0..65535)", param, ctx)
+        return f"{host}:{port}"
+
+
+DEVICE = click.option(
+    "--device", "-d", "device", type=UriParam(), required=True, help="FN URI: serial:PATH or tcp:HOST:PORT."
+)
+TIMEOUT = click.option(
+    "--timeout", type=click.FloatRange(min=0.05), default=2.0, show_default=True, help="Answer timeout, s."
+)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="register")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Cash-register simulator for Russian retail (54-FZ) with real FN and ESC/POS drivers.
+
+    Without a subcommand: run the register on the embedded lab.
+    """
+    if ctx.invoked_subcommand is None:
+        from register.lab_session import run_lab_demo
+
+        run_lab_demo(click.echo)
+
+
+# --- emulators -------------------------------------------------------------------------------------
+
+
+@main.group()
+def emulate() -> None:
+    """Run a device emulator on a real byte channel (pty or TCP)."""
+
+
+@emulate.command("fn")
+@click.option("--pty", "use_pty", is_flag=True, help="Serve on a new pseudo-terminal (serial line).")
+@click.option("--tcp", type=HostPortParam(), help="Serve on TCP HOST:PORT (port 0: any free port).")
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="State directory: the FN's memory, kept across restarts.",
+)
+@click.option("--fault", "faults", multiple=True, help="Fault to inject: drop-answer:16, corrupt:30, silent.")
+@click.option("--no-drift-check", is_flag=True, help="Do not check the clock drift between operations (17h).")
+@click.option("--wire-log", type=click.Path(dir_okay=False, path_type=Path), help="Write every frame here.")
+def emulate_fn(
+    use_pty: bool,
+    tcp: str | None,
+    state: Path,
+    faults: tuple[str, ...],
+    no_drift_check: bool,
+    wire_log: Path | None,
+) -> None:
+    """Emulate an FN (debug FN 9999…) on a pty or TCP; prints `fn: <address>` when ready."""
+    if use_pty == bool(tcp):
+        raise click.UsageError("give exactly one of --pty and --tcp HOST:PORT")
+    from register.lab.fn_server import serve
+
+    try:
+        serve(
+            state,
+            pty=use_pty,
+            tcp=tcp,
+            faults=list(faults),
+            drift_check=not no_drift_check,
+            wire_log=wire_log,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+# --- FN commands -----------------------------------------------------------------------------------
+
+
+@main.group("fn")
+def fn_group() -> None:
+    """Talk to an FN (real reader or emulator) and print its answers."""
+
+
+@contextmanager
+def _fn(device: str, timeout: float) -> Iterator[object]:
+    from register.fiscal.fn_driver import FnDriver
+    from register.fiscal.fn_errors import FnDriverError
+
+    try:
+        with FnDriver.open(device, timeout=timeout) as drv:
+            yield drv
+    except (FnDriverError, ConnectionError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _now() -> datetime:
+    return datetime.now().replace(second=0, microsecond=0)
+
+
+@fn_group.command("status")
+@DEVICE
+@TIMEOUT
+def fn_status(device: str, timeout: float) -> None:
+    """FN status (30h), number, version, validity, shift (10h)."""
+    from register.fiscal.fn_reports import describe_fn
+
+    with _fn(device, timeout) as drv:
+        click.echo(describe_fn(drv))
+
+
+@fn_group.command("register-kkt")
+@DEVICE
+@TIMEOUT
+@click.option("--rnm", help="KKT registration number (default: the lab's).")
+@click.option("--inn", help="User INN (default: the lab shop's).")
+def fn_register_kkt(device: str, timeout: float, rnm: str | None, inn: str | None) -> None:
+    """Fiscalise the FN: registration report (02h, 07h, 03h), phase 1 -> 3."""
+    from register.fiscal.kkt_documents import register
+
+    with _fn(device, timeout) as drv:
+        click.echo(register(drv, _now(), rnm=rnm, inn=inn))
+
+
+@fn_group.command("open-shift")
+@DEVICE
+@TIMEOUT
+@click.option("--cashier", help="Cashier name (tag 1021).")
+def fn_open_shift(device: str, timeout: float, cashier: str | None) -> None:
+    """Open a shift (11h, 07h, 12h)."""
+    from register.fiscal.kkt_documents import open_shift
+
+    with _fn(device, timeout) as drv:
+        click.echo(open_shift(drv, _now(), cashier=cashier))
+
+
+@fn_group.command("close-shift")
+@DEVICE
+@TIMEOUT
+@click.option("--cashier", help="Cashier name (tag 1021).")
+def fn_close_shift(device: str, timeout: float, cashier: str | None) -> None:
+    """Close the shift (13h, 07h, 14h)."""
+    from register.fiscal.kkt_documents import close_shift
+
+    with _fn(device, timeout) as drv:
+        click.echo(close_shift(drv, _now(), cashier=cashier))
+
+
+@fn_group.command("documents")
+@DEVICE
+@TIMEOUT
+@click.option("--fd", "fds", type=click.IntRange(min=1), multiple=True, help="FD number (repeatable).")
+@click.option(
+    "--last", type=click.IntRange(min=1), default=10, show_default=True, help="The last N documents."
+)
+@click.option("--tlv", is_flag=True, help="Also read each document's TLV (45h/46h) and decode it.")
+def fn_documents(device: str, timeout: float, fds: tuple[int, ...], last: int, tlv: bool) -> None:
+    """Documents from the FN archive (40h, 45h/46h)."""
+    from register.fiscal.fn_reports import describe_documents
+
+    with _fn(device, timeout) as drv:
+        click.echo(describe_documents(drv, list(fds) or None, last=last, with_tlv=tlv))
+
+
+@fn_group.command("ofd")
+@DEVICE
+@TIMEOUT
+def fn_ofd(device: str, timeout: float) -> None:
+    """OFD exchange status (20h) and documents not yet confirmed by the OFD (42h)."""
+    from register.fiscal.fn_reports import describe_ofd
+
+    with _fn(device, timeout) as drv:
+        click.echo(describe_ofd(drv))
+
+
+# --- benchmarks ------------------------------------------------------------------------------------
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks (numbers, not pass/fail)."""
+
+
+@bench.command("fn")
+@click.option("--receipts", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--items", type=click.IntRange(min=1, max=200), default=10, show_default=True)
+def bench_fn(receipts: int, items: int) -> None:
+    """FN receipts per second over a pty (15h/07h/16h), bytes on the wire, emulator memory."""
+    from register.bench_fn import run_fn_bench
+
+    run_fn_bench(receipts=receipts, items=items, echo=click.echo)
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m register`
+    sys.exit(main())

@@ -101,6 +101,71 @@ def emulate_fn(
         raise click.UsageError(str(exc)) from None
 
 
+@emulate.command("printer")
+@click.option("--pty", "use_pty", is_flag=True, help="Serve on a new pseudo-terminal (serial printer).")
+@click.option(
+    "--tcp", type=HostPortParam(), help="Serve on TCP HOST:PORT like a network printer (port 0: any)."
+)
+@click.option("--usb", "use_usb", is_flag=True, help="Present a USB printer through the lab's pyusb backend.")
+@click.option("--profile", default=None, help="Printer profile in drivers/printers (default TM-T20III).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for the printed receipts: NNNN.txt and NNNN.png.",
+)
+@click.option(
+    "--fault", "faults", multiple=True, help="paper-near-end, paper-out[:after-bytes=N], cover-open…"
+)
+@click.option("--wire-log", type=click.Path(dir_okay=False, path_type=Path), help="Write every chunk here.")
+def emulate_printer(
+    use_pty: bool,
+    tcp: str | None,
+    use_usb: bool,
+    profile: str | None,
+    out: Path,
+    faults: tuple[str, ...],
+    wire_log: Path | None,
+) -> None:
+    """Emulate an ESC/POS receipt printer; prints `printer: <address>` when ready."""
+    if use_pty + bool(tcp) + use_usb != 1:
+        raise click.UsageError("give exactly one of --pty, --tcp HOST:PORT and --usb")
+    from register.lab.printer_server import serve_printer
+    from register.profiles import DEFAULT_PRINTER
+
+    try:
+        serve_printer(
+            out,
+            pty=use_pty,
+            tcp=tcp,
+            usb=use_usb,
+            profile=profile or DEFAULT_PRINTER,
+            faults=faults,
+            wire_log=wire_log,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command("render")
+@click.argument("capture", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory."
+)
+@click.option("--profile", default=None, help="Printer profile (default TM-T20III).")
+def render(capture: Path, out: Path, profile: str | None) -> None:
+    """Render a recorded ESC/POS stream into NNNN.txt and NNNN.png, one pair per receipt."""
+    from register.lab.escpos_render import render_capture
+    from register.profiles import DEFAULT_PRINTER
+
+    try:
+        paths = render_capture(capture, out, profile or DEFAULT_PRINTER)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in paths:
+        click.echo(str(path))
+
+
 # --- FN commands -----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,323 @@
+"""Printed receipts -> what QA looks at: aligned Unicode text (diffed) and a PNG of the paper.
+
+``render_text`` gives one line per printed line at the profile's column width (double width counts
+double), QR codes as ``[QR <data>]``, images as ``[image WxH]`` (printed dots), barcodes as
+``[barcode <symbology> <data>]``. ``render_png`` draws the page ``dots_per_line`` wide, black on white:
+text in JetBrains Mono (Cyrillic; the ``fontpkg-jetbrains-mono`` package) at the font cell size, images as
+sent, QR symbols rebuilt from their data the way the printer does (model 2, smallest version, no quiet
+zone from the printer; the renderer keeps 4 white modules around it where the page allows). A symbol
+wider than the print area is dropped, as a printer does, and the text says ``[QR too wide: …]``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import qrcode
+import qrcode.constants
+from PIL import Image, ImageDraw, ImageFont
+from qrcode.exceptions import DataOverflowError
+
+from register.lab.escpos_model import (
+    Align,
+    BarcodeBlock,
+    Block,
+    Feed,
+    Font,
+    ImageBlock,
+    PrintedReceipt,
+    QrSymbol,
+    TextLine,
+    TextRun,
+)
+from register.lab.escpos_parser import CELL, EscposParser, ReceiptDone
+from register.profiles import DEFAULT_PRINTER, PrinterProfile, load_profile
+
+QUIET_MODULES = 4
+BLACK, WHITE = 0, 255
+FONT_SIZE_PER_CELL_WIDTH = 1 / 0.6
+"""JetBrains Mono advances 0.6 em: a 12-dot cell is a 20-pixel font."""
+FALLBACK_SIZE_PER_CELL_WIDTH = 1.25
+BASELINE_FRACTION = 0.8
+EC_CONSTANTS = {
+    "L": qrcode.constants.ERROR_CORRECT_L,
+    "M": qrcode.constants.ERROR_CORRECT_M,
+    "Q": qrcode.constants.ERROR_CORRECT_Q,
+    "H": qrcode.constants.ERROR_CORRECT_H,
+}
+_NUMBERED = re.compile(r"[0-9]{4,}")
+
+
+class CaptureError(ValueError):
+    """A recorded ESC/POS capture that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedReceipt:
+    receipt: PrintedReceipt
+    text: str
+    png: bytes
+    cut: str
+    """How the receipt ended: "full", "partial", or "none" (ESC @ or end of stream)."""
+
+
+# ---- QR -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _QrLayout:
+    modules: list[list[bool]] | None
+    """The symbol's modules (no quiet zone), or None when it cannot be printed."""
+    reason: str = ""
+
+
+def _qr_layout(symbol: QrSymbol, page_width: int) -> _QrLayout:
+    """The symbol a printer makes of the stored data: model 2, the smallest version that holds it."""
+    code = qrcode.QRCode(version=None, error_correction=EC_CONSTANTS[symbol.ec_level], border=0)
+    code.add_data(symbol.data)
+    try:
+        code.make(fit=True)
+    except (DataOverflowError, ValueError):
+        return _QrLayout(None, f"too long: {len(symbol.data)} bytes")
+    modules = code.get_matrix()
+    width = len(modules) * symbol.module_size
+    if width > page_width:
+        return _QrLayout(None, f"too wide: {width} > {page_width} dots")
+    return _QrLayout(modules)
+
+
+# ---- text ---------------------------------------------------------------------------------------------
+
+
+def render_text(receipt: PrintedReceipt, profile: PrinterProfile) -> str:
+    """One line per printed line, aligned with spaces, trailing spaces stripped; ends with a newline."""
+    lines: list[str] = []
+    for block in receipt.blocks:
+        lines.extend(_text_of(block, profile))
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def _text_of(block: Block, profile: PrinterProfile) -> list[str]:
+    if isinstance(block, TextLine):
+        font = block.runs[0].style.font if block.runs else Font.A
+        columns = profile.columns_a if font is Font.A else profile.columns_b
+        used = sum(len(run.text) * run.style.width for run in block.runs)
+        return [_aligned(block.text, used, columns, block.align)]
+    if isinstance(block, Feed):
+        return [""] * (block.dots // round(profile.dpi / 6))
+    if isinstance(block, ImageBlock):
+        label = f"[image {block.width}x{block.height}]"
+    elif isinstance(block, QrSymbol):
+        layout = _qr_layout(block, profile.dots_per_line)
+        label = f"[QR {block.text}]" if layout.modules is not None else f"[QR {layout.reason}: {block.text}]"
+    else:
+        label = _barcode_label(block)
+    return [_aligned(label, len(label), profile.columns_a, block.align)]
+
+
+def _barcode_label(block: BarcodeBlock) -> str:
+    return f"[barcode {block.symbology} {block.data.decode('ascii', errors='replace')}]"
+
+
+def _aligned(text: str, used: int, columns: int, align: Align) -> str:
+    free = max(0, columns - used)
+    if align is Align.CENTER:
+        return " " * (free // 2) + text
+    if align is Align.RIGHT:
+        return " " * free + text
+    return text
+
+
+# ---- PNG ----------------------------------------------------------------------------------------------
+
+
+def _font_file() -> Path | None:
+    try:
+        import fontpkg_jetbrains_mono
+    except ImportError:
+        return None
+    path = Path(fontpkg_jetbrains_mono.ROOT) / "files" / "JetBrainsMono[wght].ttf"
+    return path if path.is_file() else None
+
+
+@dataclass(frozen=True, slots=True)
+class _CellFont:
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    unicode: bool
+    """Covers Cyrillic; False for Pillow's built-in font, which draws ASCII only."""
+    weighted: bool
+    """The bold weight is built in; otherwise bold is struck twice, one dot apart."""
+
+
+@cache
+def _font(cell_width: int, bold: bool) -> _CellFont:
+    path = _font_file()
+    if path is None:
+        return _CellFont(ImageFont.load_default(size=cell_width * FALLBACK_SIZE_PER_CELL_WIDTH), False, False)
+    font = ImageFont.truetype(str(path), round(cell_width * FONT_SIZE_PER_CELL_WIDTH))
+    try:
+        font.set_variation_by_name("Bold" if bold else "Regular")
+    except OSError:  # a FreeType without variable-font support draws the default (regular) weight
+        return _CellFont(font, True, False)
+    return _CellFont(font, True, True)
+
+
+def render_png(receipt: PrintedReceipt, profile: PrinterProfile) -> bytes:
+    """The paper as a 1-bit PNG exactly ``profile.dots_per_line`` wide."""
+    width = profile.dots_per_line
+    heights = [_block_height(block, profile) for block in receipt.blocks]
+    page = Image.new("L", (width, max(1, sum(heights))), WHITE)
+    top = 0
+    for block, height in zip(receipt.blocks, heights, strict=True):
+        _draw_block(page, block, top, profile)
+        top += height
+    out = io.BytesIO()
+    page.convert("1", dither=Image.Dither.NONE).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _block_height(block: Block, profile: PrinterProfile) -> int:
+    if isinstance(block, TextLine):
+        tallest = max((CELL[run.style.font][1] * run.style.height for run in block.runs), default=0)
+        return max(block.spacing, tallest)
+    if isinstance(block, ImageBlock):
+        return block.height
+    if isinstance(block, QrSymbol):
+        layout = _qr_layout(block, profile.dots_per_line)
+        if layout.modules is None:
+            return 0
+        return (len(layout.modules) + 2 * QUIET_MODULES) * block.module_size
+    if isinstance(block, BarcodeBlock):
+        return max(round(profile.dpi / 6), CELL[Font.A][1])
+    return block.dots
+
+
+def _draw_block(page: Image.Image, block: Block, top: int, profile: PrinterProfile) -> None:
+    if isinstance(block, TextLine):
+        _draw_line(page, block.runs, block.align, top)
+    elif isinstance(block, ImageBlock):
+        _draw_image(page, block, top)
+    elif isinstance(block, QrSymbol):
+        _draw_qr(page, block, top)
+    elif isinstance(block, BarcodeBlock):
+        _draw_line(page, (TextRun(_barcode_label(block)),), block.align, top)
+
+
+def _left(page_width: int, item_width: int, align: Align, margin: int = 0) -> int:
+    if align is Align.CENTER:
+        x = (page_width - item_width) // 2
+    elif align is Align.RIGHT:
+        x = page_width - item_width - margin
+    else:
+        x = margin
+    return max(0, min(x, page_width - item_width)) if item_width <= page_width else 0
+
+
+def _draw_line(page: Image.Image, runs: tuple[TextRun, ...], align: Align, top: int) -> None:
+    tallest = max((CELL[run.style.font][1] * run.style.height for run in runs), default=0)
+    images = [_run_image(run) for run in runs]
+    x = _left(page.width, sum(image.width for image in images), align)
+    for image in images:
+        page.paste(image, (x, top + tallest - image.height))
+        x += image.width
+
+
+def _run_image(run: TextRun) -> Image.Image:
+    """A run of characters, each in its cell, scaled by the character size, thresholded to 1 bit."""
+    style = run.style
+    cell_width, cell_height = CELL[style.font]
+    background, ink = (BLACK, WHITE) if style.invert else (WHITE, BLACK)
+    image = Image.new("L", (cell_width * len(run.text), cell_height), background)
+    draw = ImageDraw.Draw(image)
+    cell_font = _font(cell_width, style.bold)
+    baseline = round(cell_height * BASELINE_FRACTION)
+    for i, char in enumerate(run.text):
+        glyph = char if cell_font.unicode or char.isascii() else "?"
+        x = i * cell_width
+        draw.text((x, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
+        if style.bold and not cell_font.weighted:
+            draw.text((x + 1, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
+    for row in range(style.underline):
+        draw.line([(0, cell_height - 1 - row), (image.width - 1, cell_height - 1 - row)], fill=ink)
+    image = image.point(lambda value: WHITE if value >= 128 else BLACK)
+    if style.width > 1 or style.height > 1:
+        size = (image.width * style.width, image.height * style.height)
+        image = image.resize(size, Image.Resampling.NEAREST)
+    return image
+
+
+def _draw_image(page: Image.Image, block: ImageBlock, top: int) -> None:
+    if not block.rows:
+        return
+    row_bytes = len(block.rows[0])
+    bitmap = Image.frombytes("1", (row_bytes * 8, block.height), b"".join(block.rows), "raw", "1;I")
+    bitmap = bitmap.crop((0, 0, block.width, block.height)).convert("L")
+    page.paste(bitmap, (_left(page.width, block.width, block.align), top))
+
+
+def _draw_qr(page: Image.Image, symbol: QrSymbol, top: int) -> None:
+    layout = _qr_layout(symbol, page.width)
+    if layout.modules is None:
+        return
+    size = symbol.module_size
+    width = len(layout.modules) * size
+    left = _left(page.width, width, symbol.align, QUIET_MODULES * size)
+    top += QUIET_MODULES * size
+    draw = ImageDraw.Draw(page)
+    for row, modules in enumerate(layout.modules):
+        for column, dark in enumerate(modules):
+            if dark:
+                x, y = left + column * size, top + row * size
+                draw.rectangle([x, y, x + size - 1, y + size - 1], fill=BLACK)
+
+
+# ---- streams and files --------------------------------------------------------------------------------
+
+
+def render_receipt(receipt: PrintedReceipt, profile: PrinterProfile, cut: str) -> RenderedReceipt:
+    return RenderedReceipt(receipt, render_text(receipt, profile), render_png(receipt, profile), cut)
+
+
+def render_stream(data: bytes, profile: PrinterProfile) -> list[RenderedReceipt]:
+    """Every receipt of a recorded stream, split at each cut, plus what is left at the end; cuts of paper
+    with nothing printed on it give no receipt."""
+    parser = EscposParser(profile)
+    rendered = [
+        render_receipt(event.receipt, profile, event.cut)
+        for event in parser.feed(data)
+        if isinstance(event, ReceiptDone) and event.receipt.has_content
+    ]
+    rest = parser.finish()
+    if rest is not None:
+        rendered.append(render_receipt(rest, profile, "none"))
+    return rendered
+
+
+def write_receipts(receipts: list[RenderedReceipt], out_dir: Path, first_index: int = 1) -> list[Path]:
+    """Write NNNN.txt and NNNN.png per receipt, numbering on after the highest number already in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    taken = [int(path.stem) for path in out_dir.iterdir() if _NUMBERED.fullmatch(path.stem)]
+    index = max([first_index, *(n + 1 for n in taken)])
+    written: list[Path] = []
+    for receipt in receipts:
+        text_path = out_dir / f"{index:04d}.txt"
+        png_path = out_dir / f"{index:04d}.png"
+        text_path.write_text(receipt.text, encoding="utf-8")
+        png_path.write_bytes(receipt.png)
+        written += [text_path, png_path]
+        index += 1
+    return written
+
+
+def render_capture(capture: Path, out_dir: Path, profile_name: str = DEFAULT_PRINTER) -> list[Path]:
+    """``register render CAPTURE.bin --out DIR [--profile NAME]``: render a recorded stream into DIR."""
+    profile = load_profile(profile_name)
+    try:
+        data = capture.read_bytes()
+    except OSError as exc:
+        raise CaptureError(f"cannot read ESC/POS capture {capture}: {exc.strerror or exc}") from None
+    return write_receipts(render_stream(data, profile), out_dir)

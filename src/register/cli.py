@@ -265,6 +265,66 @@ def fn_ofd(device: str, timeout: float) -> None:
         click.echo(describe_ofd(drv))
 
 
+# --- printers --------------------------------------------------------------------------------------
+
+PRINTER = click.option(
+    "--printer",
+    "-p",
+    "printer",
+    type=UriParam(),
+    required=True,
+    help="Printer URI: serial:PATH, usb:VID:PID, tcp:HOST:PORT or file:PATH (?profile=NAME).",
+)
+
+
+@main.command("devices")
+def devices() -> None:
+    """List serial ports and USB printers with the URI to use for each."""
+    from register.printing.devices import list_devices
+
+    found = list_devices()
+    if not found:
+        click.echo("no serial ports or USB printers found")
+    for device in found:
+        uri = f"  {device.uri}" if device.uri else ""
+        click.echo(f"{device.kind:<8} {device.description}{uri}")
+
+
+@main.command("print-test")
+@PRINTER
+def print_test(printer: str) -> None:
+    """Print a test receipt: Cyrillic in the profile's code page, the fiscal QR, a cut."""
+    from register.printing.printer_errors import PrinterDriverError
+    from register.printing.test_page import print_test_page
+
+    try:
+        result = print_test_page(printer)
+    except (PrinterDriverError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'printed' if result.printed else 'sent, not confirmed'}: {result.bytes_sent} bytes")
+    click.echo(f"status before: {result.status_before}; after: {result.status_after}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
+
+
+@main.command("printer-status")
+@PRINTER
+def printer_status(printer: str) -> None:
+    """Real-time status of a printer (DLE EOT 1, 2, 4): no answer is reported as unknown, never OK."""
+    from register.printing.printer_driver import PrinterDriver
+    from register.printing.printer_errors import PrinterDriverError
+
+    try:
+        with PrinterDriver.open(printer) as driver:
+            status = driver.status()
+    except (PrinterDriverError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(status))
+    replies = ", ".join(f"DLE EOT {n}: {'-' if b is None else f'{b:02X}h'}" for n, b in status.replies)
+    if replies:
+        click.echo(replies)
+
+
 # --- benchmarks ------------------------------------------------------------------------------------
 
 

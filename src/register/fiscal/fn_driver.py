@@ -109,6 +109,7 @@ class FnDriver:
         self._lock = threading.RLock()
         self.last_warning = False
         self._last_fd: int | None = None
+        self._fn_number: str | None = None
 
     @classmethod
     def open(cls, uri: str | DeviceUri, **kwargs: object) -> Self:
@@ -241,10 +242,13 @@ class FnDriver:
         return st
 
     def fn_number(self) -> str:
-        data = self.call(Cmd.FN_NUMBER)
-        if len(data) != 16:
-            raise FnBadAnswer(f"{self.name}: 31h: expected 16 bytes, got {len(data)}")
-        return p.unpack_ascii(data)
+        """31h, asked once per connection: an FN's number never changes."""
+        if self._fn_number is None:
+            data = self.call(Cmd.FN_NUMBER)
+            if len(data) != 16:
+                raise FnBadAnswer(f"{self.name}: 31h: expected 16 bytes, got {len(data)}")
+            self._fn_number = p.unpack_ascii(data)
+        return self._fn_number
 
     def expiry(self) -> p.FnExpiry:
         return self._parse(p.FnExpiry.unpack, self.call(Cmd.EXPIRY))

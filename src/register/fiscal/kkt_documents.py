@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from register.config import LAB_CASHIER, LAB_KKT, LAB_SELLER, KktSettings
-from register.domain.receipt import Seller
+from register.domain.fiscal_stamp import FiscalStamp
+from register.domain.receipt import Receipt, Seller
 from register.fiscal import fn_documents
 from register.fiscal import fn_protocol as p
 from register.fiscal.fn_driver import FnDriver
@@ -98,3 +99,21 @@ def close_shift(
 ) -> SignedReport:
     signed = fn_documents.close_shift(fn, when, shift_tlv(seller, cashier or LAB_CASHIER))
     return SignedReport("shift closed", fn.fn_number(), signed.fd, signed.fp, when, signed.shift)
+
+
+def receipt_stamp(
+    fn: FnDriver, receipt: Receipt, signed: p.ReceiptSigned, *, kkt: KktSettings = LAB_KKT
+) -> FiscalStamp:
+    """The fiscal data printed under a signed receipt (FN number, FD, FP, shift, QR …)."""
+    fn_number = fn.fn_number()
+    return FiscalStamp(
+        fn=fn_number,
+        fd=signed.fd,
+        fp=signed.fp,
+        shift=fn.shift_params().shift,
+        receipt_no=signed.receipt,
+        rnm=kkt.rnm,
+        qr=build_qr(receipt.when, receipt.total, fn_number, signed.fd, signed.fp, receipt.operation),
+        fns_site=kkt.fns_site,
+        emulated=fn_number.startswith("9999"),
+    )

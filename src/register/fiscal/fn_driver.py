@@ -57,6 +57,39 @@ QUERIES = frozenset(
         Cmd.DOCUMENT_TLV_BEGIN,
     }
 )
+# data size of a successful answer, where the layout fixes it: an OK answer of another size is a late
+# answer to an earlier command (it arrived after that command timed out) and is skipped
+ANSWER_SIZES: dict[int, int] = {
+    Cmd.BEGIN_REGISTRATION: 0,
+    Cmd.MAKE_REGISTRATION: 8,
+    Cmd.BEGIN_CLOSE_FISCAL: 0,
+    Cmd.CLOSE_FISCAL: 8,
+    Cmd.CANCEL_DOCUMENT: 0,
+    Cmd.SEND_TLV: 0,
+    Cmd.SHIFT_PARAMS: 5,
+    Cmd.BEGIN_OPEN_SHIFT: 0,
+    Cmd.OPEN_SHIFT: 10,
+    Cmd.BEGIN_CLOSE_SHIFT: 0,
+    Cmd.CLOSE_SHIFT: 10,
+    Cmd.BEGIN_RECEIPT: 0,
+    Cmd.MAKE_RECEIPT: 10,
+    Cmd.BEGIN_CORRECTION: 0,
+    Cmd.BEGIN_STATE_REPORT: 0,
+    Cmd.MAKE_STATE_REPORT: 15,
+    Cmd.OFD_STATUS: 13,
+    Cmd.TRANSPORT_STATUS: 0,
+    Cmd.BEGIN_READ_MESSAGE: 2,
+    Cmd.CANCEL_READ_MESSAGE: 0,
+    Cmd.FINISH_READ_MESSAGE: 0,
+    Cmd.STATUS: 30,
+    Cmd.FN_NUMBER: 16,
+    Cmd.EXPIRY: 5,
+    Cmd.VERSION: 17,
+    Cmd.OFD_TICKET: 27,
+    Cmd.UNCONFIRMED_COUNT: 2,
+    Cmd.DOCUMENT_TLV_BEGIN: 4,
+    Cmd.RESET: 0,
+}
 # signing command -> (size of its answer data, the documents it finishes)
 SIGNING: dict[int, tuple[int, frozenset[int]]] = {
     Cmd.MAKE_REGISTRATION: (
@@ -199,6 +232,9 @@ class FnDriver:
                     if answer is not None and self._fits_signing(cmd, answer):
                         return answer
                 raise FnNoAnswer(f"{self.name}: no answer to {cmd:02X}h within {self.timeout:g} s")
+            if self._is_late(cmd, answer):
+                self._wire("in", b"", f"skipped a late answer of {len(answer.data)} bytes")
+                continue
             if answer.code & 0x7F == p.FnError.UNKNOWN_COMMAND and resend_left:
                 resend_left -= 1
                 self._discard_input()
@@ -211,6 +247,11 @@ class FnDriver:
             return self._read_answer()
         except _CorruptAnswer:
             return None
+
+    @staticmethod
+    def _is_late(cmd: int, answer: Frame) -> bool:
+        size = ANSWER_SIZES.get(cmd)
+        return size is not None and answer.code & 0x7F == 0 and len(answer.data) != size
 
     @staticmethod
     def _fits_signing(cmd: int, answer: Frame) -> bool:

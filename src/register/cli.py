@@ -343,5 +343,18 @@ def bench_fn(receipts: int, items: int) -> None:
     run_fn_bench(receipts=receipts, items=items, echo=click.echo)
 
 
+@bench.command("print")
+@click.option("--items", type=click.IntRange(min=1, max=200), default=20, show_default=True)
+@click.option(
+    "--seconds", type=click.FloatRange(min=0.1), default=1.0, show_default=True, help="Per measurement."
+)
+@click.option("--profile", default=None, help="Printer profile (default TM-T20III).")
+def bench_print(items: int, seconds: float, profile: str | None) -> None:
+    """Layout + encode vs python-escpos, emulator render rates, wire and paper time of the receipt."""
+    from register.bench_print import run_print_bench
+
+    run_print_bench(items=items, seconds=seconds, profile_name=profile, echo=click.echo)
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m register`
     sys.exit(main())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import qrcode
@@ -33,6 +33,7 @@ from register.lab.escpos_model import (
     QrSymbol,
     TextLine,
     TextRun,
+    TextStyle,
 )
 from register.lab.escpos_parser import CELL, EscposParser, ReceiptDone
 from register.profiles import DEFAULT_PRINTER, PrinterProfile, load_profile
@@ -77,14 +78,20 @@ class _QrLayout:
 
 def _qr_layout(symbol: QrSymbol, page_width: int) -> _QrLayout:
     """The symbol a printer makes of the stored data: model 2, the smallest version that holds it."""
-    code = qrcode.QRCode(version=None, error_correction=EC_CONSTANTS[symbol.ec_level], border=0)
-    code.add_data(symbol.data)
+    return _qr_matrix(symbol.data, symbol.ec_level, symbol.module_size, page_width)
+
+
+@lru_cache(maxsize=256)
+def _qr_matrix(data: bytes, ec_level: str, module_size: int, page_width: int) -> _QrLayout:
+    """Cached: the same symbol is measured and drawn, and QA streams repeat it."""
+    code = qrcode.QRCode(version=None, error_correction=EC_CONSTANTS[ec_level], border=0)
+    code.add_data(data)
     try:
         code.make(fit=True)
     except (DataOverflowError, ValueError):
-        return _QrLayout(None, f"too long: {len(symbol.data)} bytes")
+        return _QrLayout(None, f"too long: {len(data)} bytes")
     modules = code.get_matrix()
-    width = len(modules) * symbol.module_size
+    width = len(modules) * module_size
     if width > page_width:
         return _QrLayout(None, f"too wide: {width} > {page_width} dots")
     return _QrLayout(modules)
@@ -227,27 +234,44 @@ def _draw_line(page: Image.Image, runs: tuple[TextRun, ...], align: Align, top: 
 
 
 def _run_image(run: TextRun) -> Image.Image:
-    """A run of characters, each in its cell, scaled by the character size, thresholded to 1 bit."""
-    style = run.style
+    return _styled_text_image(run.text, run.style)
+
+
+@lru_cache(maxsize=4096)
+def _styled_text_image(text: str, style: TextStyle) -> Image.Image:
+    """A run of characters, each in its cell, scaled by the character size, thresholded to 1 bit.
+
+    Cached: receipts repeat their labels; callers only paste the result, never change it.
+    """
     cell_width, cell_height = CELL[style.font]
-    background, ink = (BLACK, WHITE) if style.invert else (WHITE, BLACK)
-    image = Image.new("L", (cell_width * len(run.text), cell_height), background)
-    draw = ImageDraw.Draw(image)
-    cell_font = _font(cell_width, style.bold)
-    baseline = round(cell_height * BASELINE_FRACTION)
-    for i, char in enumerate(run.text):
-        glyph = char if cell_font.unicode or char.isascii() else "?"
-        x = i * cell_width
-        draw.text((x, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
-        if style.bold and not cell_font.weighted:
-            draw.text((x + 1, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
-    for row in range(style.underline):
-        draw.line([(0, cell_height - 1 - row), (image.width - 1, cell_height - 1 - row)], fill=ink)
-    image = image.point(lambda value: WHITE if value >= 128 else BLACK)
+    image = Image.new("L", (cell_width * len(text), cell_height), BLACK if style.invert else WHITE)
+    for i, char in enumerate(text):
+        image.paste(_glyph(char, style.font, style.bold, style.invert), (i * cell_width, 0))
+    if style.underline:
+        ink = WHITE if style.invert else BLACK
+        draw = ImageDraw.Draw(image)
+        for row in range(style.underline):
+            draw.line([(0, cell_height - 1 - row), (image.width - 1, cell_height - 1 - row)], fill=ink)
     if style.width > 1 or style.height > 1:
         size = (image.width * style.width, image.height * style.height)
         image = image.resize(size, Image.Resampling.NEAREST)
     return image
+
+
+@lru_cache(maxsize=2048)
+def _glyph(char: str, font: Font, bold: bool, invert: bool) -> Image.Image:
+    """One character in its cell, already thresholded to black and white."""
+    cell_width, cell_height = CELL[font]
+    background, ink = (BLACK, WHITE) if invert else (WHITE, BLACK)
+    image = Image.new("L", (cell_width, cell_height), background)
+    draw = ImageDraw.Draw(image)
+    cell_font = _font(cell_width, bold)
+    baseline = round(cell_height * BASELINE_FRACTION)
+    glyph = char if cell_font.unicode or char.isascii() else "?"
+    draw.text((0, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
+    if bold and not cell_font.weighted:
+        draw.text((1, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
+    return image.point(lambda value: WHITE if value >= 128 else BLACK)
 
 
 def _draw_image(page: Image.Image, block: ImageBlock, top: int) -> None:

@@ -24,7 +24,14 @@ from register.fiscal.fn_driver import FnDriver
 from register.lab.escpos_device import DeviceReceipt
 from register.lab.printer_server import PrinterServer
 from register.printing.printer_driver import PrinterDriver
-from register.printing.printer_errors import CoverOpen, PaperOut, ReceiptNotPrinted
+from register.printing.printer_errors import (
+    CoverOpen,
+    PaperOut,
+    PrinterDriverError,
+    PrinterState,
+    ReceiptNotPrinted,
+    StatusUnknown,
+)
 from register.profiles import all_profiles
 
 from .conftest import WHEN
@@ -155,3 +162,29 @@ def test_near_end_prints_with_a_warning(
     assert result.printed
     assert result.warnings
     assert _printed(server)[0].complete
+
+
+@pytest.mark.parametrize("printer", [("pty", "TM-T20III")], indirect=True)
+def test_silent_printer_is_unknown_never_ok(
+    printer: tuple[PrinterServer, str], signed: tuple[Receipt, FiscalStamp]
+) -> None:
+    server, uri = printer
+    server.set_fault("no-answer")
+    receipt, stamp = signed
+    with PrinterDriver.open(uri) as driver:
+        status = driver.status()
+        assert status.state is PrinterState.UNKNOWN
+        with pytest.raises(StatusUnknown):
+            driver.print_receipt(receipt, stamp)
+
+
+@pytest.mark.parametrize("printer", [("tcp", "TM-T20III")], indirect=True)
+def test_switched_off_network_printer(
+    printer: tuple[PrinterServer, str], signed: tuple[Receipt, FiscalStamp]
+) -> None:
+    server, uri = printer
+    server.set_fault("offline")
+    receipt, stamp = signed
+    with PrinterDriver.open(uri) as driver, pytest.raises(PrinterDriverError, match=r"127\.0\.0\.1"):
+        driver.print_receipt(receipt, stamp)
+    assert server.device.receipts == []

@@ -1,0 +1,138 @@
+"""`register lab --data DIR`: every emulator and remote party of the embedded lab, on real channels.
+
+FN and printer emulators on ptys, the loyalty backend on loopback with SQLite, the OFD emulator (TCP and
+HTTP), an SMTP sink. Everything lives under DIR where a person can look: DIR/printer/NNNN.txt and .png,
+DIR/fn (the FN's memory), DIR/loyalty.sqlite3, DIR/ofd, DIR/mail/NNNN.eml, and DIR/register.toml, the
+ready config the register is started with.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from register.backend.server import BackendServer
+from register.backend.settings import BackendSettings
+from register.config import LoyaltySettings, OfdSettings, RegisterConfig
+from register.lab.fn_server import FnServer
+from register.lab.ofd_server import OfdServer
+from register.lab.printer_server import PrinterServer
+from register.lab.smtp_sink import SmtpSink
+from register.profiles import DEFAULT_PRINTER
+
+
+@dataclass(frozen=True, slots=True)
+class LabAddresses:
+    fn: str
+    printer: str
+    loyalty: str
+    ofd_tcp: str
+    ofd_http: str
+    smtp: str
+    config: Path
+
+
+class Lab:
+    """The lab's parties, started together and stopped in reverse order."""
+
+    def __init__(
+        self, data_dir: Path, *, printer_profile: str = DEFAULT_PRINTER, drift_check: bool = True
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.printer_profile = printer_profile
+        self.drift_check = drift_check
+        self._stack = ExitStack()
+        self.fn: FnServer | None = None
+        self.printer: PrinterServer | None = None
+        self.backend: BackendServer | None = None
+        self.ofd: OfdServer | None = None
+        self.smtp: SmtpSink | None = None
+        self.addresses: LabAddresses | None = None
+
+    def start(self) -> LabAddresses:
+        data = self.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        try:
+            self.smtp = SmtpSink(data / "mail")
+            smtp_host, smtp_port = self.smtp.start()
+            self._stack.callback(self.smtp.stop)
+
+            settings = BackendSettings(
+                db_url=f"sqlite:///{data / 'loyalty.sqlite3'}",
+                host="127.0.0.1",
+                port=0,
+                smtp_host=smtp_host,
+                smtp_port=smtp_port,
+                seed="lab",
+            )
+            self.backend = BackendServer(settings)
+            loyalty_url = self.backend.start()
+            self._stack.callback(self.backend.stop)
+
+            self.ofd = OfdServer(data / "ofd", smtp=(smtp_host, smtp_port))
+            ofd = self.ofd.start()
+            self._stack.callback(self.ofd.stop)
+
+            self.fn = FnServer(data / "fn", pty=True, drift_check=self.drift_check)
+            fn_path = self.fn.start()
+            self._stack.callback(self.fn.stop)
+
+            self.printer = PrinterServer(data / "printer", profile=self.printer_profile, pty=True)
+            printer_path = self.printer.start()
+            self._stack.callback(self.printer.stop)
+        except BaseException:
+            self._stack.close()
+            raise
+
+        config = RegisterConfig(
+            fn=f"serial:{fn_path}",
+            printer=f"serial:{printer_path}?profile={self.printer_profile}",
+            journal=data / "journal.sqlite3",
+            loyalty=LoyaltySettings(url=loyalty_url),
+            ofd=OfdSettings(
+                uri=ofd.client_uri, link_template="lab", lab_http=ofd.http.removeprefix("http://")
+            ),
+        )
+        config_path = data / "register.toml"
+        config_path.write_text(config.to_toml(), encoding="utf-8")
+        self.addresses = LabAddresses(
+            fn=fn_path,
+            printer=printer_path,
+            loyalty=loyalty_url,
+            ofd_tcp=ofd.tcp,
+            ofd_http=ofd.http,
+            smtp=f"{smtp_host}:{smtp_port}",
+            config=config_path,
+        )
+        return self.addresses
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> LabAddresses:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_lab(data_dir: Path, *, echo: Callable[[str], None], printer_profile: str = DEFAULT_PRINTER) -> None:
+    """Start the lab, print its addresses and one line ``config: <path>``, serve until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with Lab(data_dir, printer_profile=printer_profile) as lab:
+            echo(f"fn: {lab.fn}")
+            echo(f"printer: {lab.printer} ({printer_profile}, receipts in {data_dir / 'printer'})")
+            echo(f"loyalty: {lab.loyalty}")
+            echo(f"ofd: tcp {lab.ofd_tcp} http {lab.ofd_http}")
+            echo(f"smtp: {lab.smtp} (mail in {data_dir / 'mail'})")
+            echo(f"config: {lab.config}")
+            stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

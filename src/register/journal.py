@@ -20,6 +20,44 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+SCHEMA_V1 = (
+    """
+    CREATE TABLE sales (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        data TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE INDEX sales_stage ON sales (stage)
+    """,
+    """
+    CREATE TABLE steps (
+        sale_id TEXT NOT NULL REFERENCES sales (id),
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        step TEXT NOT NULL,
+        at TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (sale_id, step)
+    )
+    """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sale_id TEXT NOT NULL REFERENCES sales (id),
+        call TEXT NOT NULL,
+        request_id TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        done_at TEXT
+    )
+    """,
+)
 REQUEST_NAMESPACE = uuid.UUID("5b0c6f8e-3f57-4d8b-9a53-6f1d2a0c9e11")
 
 
@@ -102,38 +140,8 @@ class Journal:
             if version > SCHEMA_VERSION:
                 raise JournalError(f"journal {self.path}: schema {version} is newer than this register's")
             if version < 1:
-                db.executescript(
-                    """
-                    CREATE TABLE sales (
-                        id TEXT PRIMARY KEY,
-                        kind TEXT NOT NULL,
-                        stage TEXT NOT NULL,
-                        created_at TEXT NOT NULL,
-                        updated_at TEXT NOT NULL,
-                        data TEXT NOT NULL
-                    );
-                    CREATE INDEX sales_stage ON sales (stage);
-                    CREATE TABLE steps (
-                        sale_id TEXT NOT NULL REFERENCES sales (id),
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        step TEXT NOT NULL,
-                        at TEXT NOT NULL,
-                        data TEXT NOT NULL,
-                        UNIQUE (sale_id, step)
-                    );
-                    CREATE TABLE outbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        sale_id TEXT NOT NULL REFERENCES sales (id),
-                        call TEXT NOT NULL,
-                        request_id TEXT NOT NULL UNIQUE,
-                        body TEXT NOT NULL,
-                        created_at TEXT NOT NULL,
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        last_error TEXT,
-                        done_at TEXT
-                    );
-                    """
-                )
+                for statement in SCHEMA_V1:
+                    db.execute(statement)
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager

@@ -90,7 +90,7 @@ def test_refused_paper_without_a_valid_notifier_prints_with_a_warning(
         print_paper=True,
         customer_contact=None,
         sender=Sender.NONE,
-        send_link_to_loyalty=True,
+        send_link_to_loyalty=False,
         drop_cheque_messages=True,
         queue_offline=False,
         ask_buyer=True,  # the cashier may still get a contact at the till
@@ -135,16 +135,17 @@ def test_a_refusal_with_a_valid_notifier_is_not_overridden_at_the_till(buyer: Bu
 
 
 @pytest.mark.parametrize(
-    ("mode", "contact", "sender"),
+    ("mode", "contact", "sender", "link"),
     [
-        (DeliveryMode.LOYALTY, ANNA, Sender.LOYALTY),  # the member's own confirmed contact
-        (DeliveryMode.OFD, ANNA, Sender.OFD),
-        (DeliveryMode.LOYALTY, TILL_EMAIL, Sender.OFD),  # another contact: only the OFD can send to it
-        (DeliveryMode.OFD, TILL_EMAIL, Sender.OFD),
+        (DeliveryMode.LOYALTY, ANNA, Sender.LOYALTY, True),  # the member's own confirmed contact
+        (DeliveryMode.OFD, ANNA, Sender.OFD, True),
+        # another contact: only the OFD can send to it, and no link makes the backend message the member
+        (DeliveryMode.LOYALTY, TILL_EMAIL, Sender.OFD, False),
+        (DeliveryMode.OFD, TILL_EMAIL, Sender.OFD, True),
     ],
 )
 def test_member_who_did_not_refuse_and_wants_only_an_e_receipt_is_not_printed(
-    mode: DeliveryMode, contact: str, sender: Sender
+    mode: DeliveryMode, contact: str, sender: Sender, link: bool
 ) -> None:
     decision = decide(not_refused(mode), electronic(contact), operation=SALE)
 
@@ -152,7 +153,7 @@ def test_member_who_did_not_refuse_and_wants_only_an_e_receipt_is_not_printed(
         print_paper=False,
         customer_contact=contact,
         sender=sender,
-        send_link_to_loyalty=True,
+        send_link_to_loyalty=link,
         drop_cheque_messages=False,
         queue_offline=False,
         ask_buyer=False,
@@ -191,7 +192,7 @@ def test_member_who_did_not_refuse_declines_the_e_receipt_and_gets_paper_only() 
         print_paper=True,
         customer_contact=None,
         sender=Sender.NONE,
-        send_link_to_loyalty=True,
+        send_link_to_loyalty=False,
         drop_cheque_messages=False,
         queue_offline=False,
         ask_buyer=False,
@@ -497,12 +498,16 @@ def test_tag_1008_is_empty_or_the_notifier_or_the_buyers_valid_contact(
 
 
 @given(loyalty_states(), buyer_answers, operations)
-def test_the_link_goes_to_loyalty_exactly_when_a_member_is_identified(
+def test_the_link_goes_to_loyalty_exactly_when_a_member_gets_an_e_receipt_from_its_sender(
     loyalty: LoyaltyState, buyer: BuyerAnswer | None, operation: Operation
 ) -> None:
     decision = decide(loyalty, buyer, operation=operation)
 
-    assert decision.send_link_to_loyalty is loyalty.member_identified
+    assert decision.send_link_to_loyalty is (
+        loyalty.member_identified
+        and decision.customer_contact is not None
+        and (decision.sender is Sender.LOYALTY or loyalty.mode is DeliveryMode.OFD)
+    )
     assert decision.queue_offline is not loyalty.reachable
 
 

@@ -243,7 +243,9 @@ def decide(loyalty: LoyaltyState, buyer: BuyerAnswer | None, *, operation: Opera
     * by mode when the contact is the member's notifier, else the OFD (the backend sends only to the
     member's confirmed contact).
     'e' is an e-receipt; when a sender exists, tag 1008 carries the contact (or the notifier).
-    cheque-link goes to loyalty whenever a member is identified (loyalty is then reachable); offer texts
+    cheque-link goes to loyalty when a member is identified and an e-receipt goes out, except to another
+    contact in mode LOYALTY (the backend stores the link in the member's history and, in mode LOYALTY,
+    messages the member: one e-receipt, one sender); offer texts
     for the printed receipt are dropped when the member refused paper; offline purchases are queued for
     offline-batch. The cashier is asked when nobody has answered and the member has not refused paper.
     """
@@ -321,7 +323,8 @@ def _electronic(
         print_paper=buyer.also_paper,
         customer_contact=contact,
         sender=sender,
-        send_link_to_loyalty=True,
+        # in mode LOYALTY the link makes the backend message the member: only when it is the sender
+        send_link_to_loyalty=sender is Sender.LOYALTY or mode is DeliveryMode.OFD,
         drop_cheque_messages=paper_refused,
         queue_offline=False,
         ask_buyer=False,
@@ -334,12 +337,12 @@ def _electronic(
 def _member_paper(
     reason: Reason, message: str, *, paper_refused: bool = False, ask_buyer: bool = False, warning: bool
 ) -> Decision:
-    """An identified member's receipt on paper only; the link still goes to the purchase history."""
+    """An identified member's receipt on paper only: no link, no message (DESIGN.md: link / message none)."""
     return Decision(
         print_paper=True,
         customer_contact=None,
         sender=Sender.NONE,
-        send_link_to_loyalty=True,
+        send_link_to_loyalty=False,
         drop_cheque_messages=paper_refused,
         queue_offline=False,
         ask_buyer=ask_buyer,

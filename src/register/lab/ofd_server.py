@@ -95,7 +95,7 @@ class OfdServer:
         http: str = "127.0.0.1:0",
         key: bytes = DEFAULT_KEY,
         link_template: str = LAB_TEMPLATE,
-        mode_sends: bool = True,
+        mode_sends: bool | Callable[[DocumentKey], bool] = True,
         smtp: tuple[str, int] | None = None,
         sms_outbox: Path | None = None,
         clock: Callable[[], datetime] = datetime.now,
@@ -215,7 +215,8 @@ class OfdServer:
             raise OfdRequestError(str(exc)) from None
         now = self._clock()
         key = DocumentKey(message.fn_number, message.fd, view.fp)
-        notice = plan_notice(key, view.buyer_contact) if self.mode_sends else None
+        sends = self.mode_sends(key) if callable(self.mode_sends) else self.mode_sends
+        notice = plan_notice(key, view.buyer_contact) if sends else None
         received = self.store.receive(
             key, view.form, message.document, make_ofd_receipt(self.key, request, now), now, notice
         )

@@ -325,6 +325,221 @@ def printer_status(printer: str) -> None:
         click.echo(replies)
 
 
+# --- the lab, remote parties and sales --------------------------------------------------------------
+
+
+@main.command("lab")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for everything the lab keeps (receipts, FN state, databases, mail, config).",
+)
+@click.option("--printer-profile", default=None, help="Profile of the emulated printer (default TM-T20III).")
+def lab(data: Path, printer_profile: str | None) -> None:
+    """Start every emulator, the loyalty backend, the OFD and an SMTP sink; print `config: <path>`."""
+    from register.lab.launcher import serve_lab
+    from register.profiles import DEFAULT_PRINTER
+
+    serve_lab(data, echo=lambda line: click.echo(line), printer_profile=printer_profile or DEFAULT_PRINTER)
+
+
+@main.group("loyalty")
+def loyalty_group() -> None:
+    """The loyalty backend service."""
+
+
+@loyalty_group.command("serve")
+@click.option("--db", "db_url", help="Database URL: sqlite:///PATH (default) or postgresql+psycopg://…")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8400, show_default=True)
+@click.option("--seed", type=click.Choice(["lab"]), help="Add the lab's demo data.")
+def loyalty_serve(db_url: str | None, host: str, port: int, seed: str | None) -> None:
+    """Serve the loyalty backend (POS, member and CRM APIs); prints `loyalty: http://HOST:PORT`."""
+    from register.backend.server import serve
+
+    try:
+        serve(db_url, host, port, seed)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.group("ofd")
+def ofd_group() -> None:
+    """The OFD emulator."""
+
+
+@ofd_group.command("serve")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), required=True, help="Its storage.")
+@click.option("--tcp", type=HostPortParam(), default="127.0.0.1:0", show_default=True, help="For registers.")
+@click.option("--http", type=HostPortParam(), default="127.0.0.1:0", show_default=True, help="Receipt pages.")
+@click.option("--smtp", type=HostPortParam(), help="SMTP server for e-receipts (mode OFD).")
+def ofd_serve(data: Path, tcp: str, http: str, smtp: str | None) -> None:
+    """Serve the OFD emulator; prints `ofd: tcp HOST:PORT http http://HOST:PORT`."""
+    from register.lab.ofd_server import serve_ofd
+
+    try:
+        serve_ofd(data, tcp, http, smtp)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Register config file (`register lab` writes one).",
+)
+
+
+def _load_config(path: Path):  # type: ignore[no-untyped-def]
+    from register.config import ConfigError, RegisterConfig
+
+    try:
+        return RegisterConfig.load(path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command("catalogue")
+@CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def catalogue(config_path: Path, as_json: bool) -> None:
+    """The register's catalogue: barcode, SKU, name, price, VAT rate, weighed or not."""
+    import json
+
+    from register.domain.catalogue import item_to_mapping
+    from register.domain.money import format_rub
+
+    cfg = _load_config(config_path)
+    if as_json:
+        click.echo(
+            json.dumps([item_to_mapping(i) for i in cfg.catalogue.items], ensure_ascii=False, indent=2)
+        )
+        return
+    for item in cfg.catalogue.items:
+        unit = "/кг" if item.weighed else ""
+        click.echo(
+            f"{item.barcode:<14} {item.sku:<12} {format_rub(item.price):>9}{unit:<3} "
+            f"{item.vat.label:<11} {item.name}"
+        )
+
+
+def _buyer(e_receipt: str | None, also_paper: bool, declined: bool):  # type: ignore[no-untyped-def]
+    from register.domain.decision import BuyerAnswer
+
+    if e_receipt:
+        return BuyerAnswer(wants_electronic=True, contact=e_receipt, also_paper=also_paper)
+    if also_paper:
+        raise click.UsageError("--also-paper goes with --e-receipt CONTACT")
+    return BuyerAnswer(wants_electronic=False, contact=None) if declined else None
+
+
+def _print_outcome(outcome, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    data = outcome.as_json()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    decision = data["decision"]
+    fiscal = data["fiscal"] or {}
+    click.echo(f"sale {data['saleId']}: FD {fiscal.get('fd')} FP {fiscal.get('fp')}")
+    click.echo(f"paper: {'printed' if data['printed'] else 'not printed'} ({decision['reason']})")
+    click.echo(f"QR: {fiscal.get('qr')}")
+    click.echo(f"link: {data['link']}")
+    for message in data["cashierMessages"]:
+        click.echo(f"cashier: {message}")
+    for problem in data["problems"]:
+        click.echo(f"problem: {problem}")
+    for message in data["messages"]:
+        click.echo(f"message: {message}")
+
+
+def _run_sale(config_path: Path, as_json: bool, action):  # type: ignore[no-untyped-def]
+    from register.fiscal.fn_errors import FnDriverError
+    from register.printing.printer_errors import PrinterDriverError
+    from register.sale import Register, SaleError
+
+    cfg = _load_config(config_path)
+    try:
+        with Register.open(cfg) as register:
+            for recovered in register.recover():
+                if not as_json:
+                    click.echo(f"recovered sale {recovered.sale_id} after a crash")
+            register.ensure_shift()
+            outcome = action(register, cfg)
+            register.drain_ofd()
+    except (SaleError, FnDriverError, PrinterDriverError, ConnectionError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_outcome(outcome, as_json)
+
+
+@main.command("sell")
+@CONFIG
+@click.option("--item", "items", multiple=True, required=True, help="BARCODE or BARCODExQTY (repeatable).")
+@click.option("--card", help="Loyalty card number.")
+@click.option("--phone", help="Loyalty member's phone.")
+@click.option("--pay", type=click.Choice(["cash", "card"]), default="cash", show_default=True)
+@click.option("--e-receipt", "e_receipt", metavar="CONTACT", help="The buyer wants an e-receipt to CONTACT.")
+@click.option("--also-paper", is_flag=True, help="With --e-receipt: print paper too.")
+@click.option("--no-e-receipt", "declined", is_flag=True, help="The buyer was asked and declined.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object: decision, fiscal, link, printed, messages."
+)
+def sell(
+    config_path: Path,
+    items: tuple[str, ...],
+    card: str | None,
+    phone: str | None,
+    pay: str,
+    e_receipt: str | None,
+    also_paper: bool,
+    declined: bool,
+    as_json: bool,
+) -> None:
+    """Run one sale on the configured devices and print the outcome."""
+    from register.domain.catalogue import CatalogueError
+    from register.domain.receipt import PaymentKind
+    from register.sale import Identifier, SaleRequest
+
+    if card and phone:
+        raise click.UsageError("give --card or --phone, not both")
+    buyer = _buyer(e_receipt, also_paper, declined)
+    identifier = Identifier("CardNumber", card) if card else Identifier("Phone", phone) if phone else None
+
+    def action(register, cfg):  # type: ignore[no-untyped-def]
+        try:
+            lines = tuple(cfg.catalogue.scan(spec) for spec in items)
+        except CatalogueError as exc:
+            raise click.UsageError(str(exc)) from None
+        kind = PaymentKind.CASH if pay == "cash" else PaymentKind.ELECTRONIC
+        return register.sell(SaleRequest(lines=lines, pay=kind, identifier=identifier, buyer=buyer))
+
+    _run_sale(config_path, as_json, action)
+
+
+@main.command("refund")
+@CONFIG
+@click.option("--original", required=True, help="The original receipt's QR string or FD number.")
+@click.option("--pay", type=click.Choice(["cash", "card"]), default="cash", show_default=True)
+@click.option("--e-receipt", "e_receipt", metavar="CONTACT", help="The buyer wants an e-receipt to CONTACT.")
+@click.option("--also-paper", is_flag=True, help="With --e-receipt: print paper too.")
+@click.option("--json", "as_json", is_flag=True)
+def refund(
+    config_path: Path, original: str, pay: str, e_receipt: str | None, also_paper: bool, as_json: bool
+) -> None:
+    """Return a whole sale (1054 = 2) by its QR string or FD number; delivered by the same rules."""
+    from register.domain.receipt import PaymentKind
+
+    buyer = _buyer(e_receipt, also_paper, False)
+    kind = PaymentKind.CASH if pay == "cash" else PaymentKind.ELECTRONIC
+    _run_sale(
+        config_path, as_json, lambda register, _cfg: register.refund_by(original, pay=kind, buyer=buyer)
+    )
+
+
 # --- benchmarks ------------------------------------------------------------------------------------
 
 

@@ -15,11 +15,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
+from register.backend.database import Database
+from register.backend.schema import cheque_links, purchases
 from register.backend.server import BackendServer
-from register.backend.settings import BackendSettings
+from register.backend.settings import BackendSettings, DeliveryMode
 from register.config import LoyaltySettings, OfdSettings, RegisterConfig
 from register.lab.fn_server import FnServer
 from register.lab.ofd_server import OfdServer
+from register.lab.ofd_store import DocumentKey
 from register.lab.printer_server import PrinterServer
 from register.lab.smtp_sink import SmtpSink
 from register.profiles import DEFAULT_PRINTER
@@ -73,7 +78,22 @@ class Lab:
             loyalty_url = self.backend.start()
             self._stack.callback(self.backend.stop)
 
-            self.ofd = OfdServer(data / "ofd", smtp=(smtp_host, smtp_port))
+            # The OFD sends an e-receipt for a document with 1008 unless the loyalty backend took it: a link
+            # stored for that document by a purchase in mode LOYALTY (whose offer messages the member).
+            shop_db = Database(settings.db_url)
+            self._stack.callback(shop_db.dispose)
+
+            def ofd_sends(key: DocumentKey) -> bool:
+                query = (
+                    select(purchases.c.delivery_mode)
+                    .select_from(cheque_links.join(purchases, cheque_links.c.purchase_id == purchases.c.id))
+                    .where(cheque_links.c.fiscal_fn == key.fn, cheque_links.c.fiscal_fd == key.fd)
+                )
+                with shop_db.read() as conn:
+                    modes = set(conn.execute(query).scalars())
+                return DeliveryMode.LOYALTY.value not in modes
+
+            self.ofd = OfdServer(data / "ofd", smtp=(smtp_host, smtp_port), mode_sends=ofd_sends)
             ofd = self.ofd.start()
             self._stack.callback(self.ofd.stop)
 

@@ -1,0 +1,168 @@
+"""The register endpoints (/pos/v1): HTTP Basic per register, every request idempotent on requestId."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from register.backend import errors
+from register.backend.api.docs import refusals
+from register.backend.api.pos_models import (
+    BalanceAnswer,
+    BalanceRequest,
+    CalculateAnswer,
+    CalculateRequest,
+    CancelAnswer,
+    CancelRequest,
+    ChequeLinkAnswer,
+    ChequeLinkRequest,
+    ConfirmAnswer,
+    ConfirmRequest,
+    MemberBrief,
+    OfflineBatchAnswer,
+    OfflineBatchRequest,
+    RefundAnswer,
+    RefundRequest,
+)
+from register.backend.auth import BASIC_CHALLENGE, Device
+from register.backend.cheque_links import store_link
+from register.backend.context import Backend, backend_of
+from register.backend.idempotency import Answer, lookup, remember, request_key, run_once
+from register.backend.members import electronic_cheque, find_by_identifier
+from register.backend.offline import run_batch
+from register.backend.purchases import calculate, cancel, confirm, refund
+from register.backend.shop import load_shop
+
+router = APIRouter(prefix="/pos/v1", tags=["pos"])
+_basic = HTTPBasic(auto_error=False, description="Register: device code and secret.")
+
+BackendDep = Annotated[Backend, Depends(backend_of)]
+
+
+def current_device(
+    backend: BackendDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+) -> Device:
+    if credentials is None:
+        raise errors.unauthorized("Нужна авторизация кассы (HTTP Basic: код кассы и пароль)", BASIC_CHALLENGE)
+    return backend.devices.authenticate(credentials.username, credentials.password)
+
+
+DeviceDep = Annotated[Device, Depends(current_device)]
+
+
+def _once(
+    backend: Backend,
+    device: Device,
+    endpoint: str,
+    request: BaseModel,
+    work: Callable[[Connection], BaseModel],
+) -> JSONResponse:
+    body = request.model_dump(mode="json", exclude={"request_id"})
+    key = request_key(device.id, str(request.request_id), endpoint, body)  # type: ignore[attr-defined]
+    answer = run_once(backend.db, key, lambda conn: work(conn).model_dump(mode="json", by_alias=True))
+    backend.sender.wake()
+    return _respond(answer)
+
+
+def _respond(answer: Answer) -> JSONResponse:
+    return JSONResponse(answer.body, status_code=answer.status)
+
+
+@router.post(
+    "/balance",
+    response_model=BalanceAnswer,
+    responses=refusals(400, 401, 403, 404, 409),
+    summary="The member's balance and e-receipt choice",
+)
+def balance(request: BalanceRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    def work(conn: Connection) -> BalanceAnswer:
+        member = find_by_identifier(conn, request.identifier.type, request.identifier.value)
+        return BalanceAnswer(
+            member=MemberBrief(id=member.id, name=member.name, balance=member.balance),
+            electronic_cheque=electronic_cheque(member, load_shop(conn).delivery_mode),
+        )
+
+    return _once(backend, device, "balance", request, work)
+
+
+@router.post(
+    "/calculate",
+    response_model=CalculateAnswer,
+    responses=refusals(400, 401, 403, 404, 409),
+    summary="Phase 1: price the cheque, identify the member, fix the delivery mode",
+)
+def calculate_cheque(request: CalculateRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    return _once(backend, device, "calculate", request, lambda conn: calculate(conn, device.id, request))
+
+
+@router.post(
+    "/confirm",
+    response_model=ConfirmAnswer,
+    responses=refusals(400, 401, 404, 409),
+    summary="Phase 2: the fiscal document is made; accrue points",
+)
+def confirm_purchase(request: ConfirmRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    return _once(
+        backend, device, "confirm", request, lambda conn: confirm(conn, request.purchase_id, request.fiscal)
+    )
+
+
+@router.post(
+    "/cancel",
+    response_model=CancelAnswer,
+    responses=refusals(400, 401, 404, 409),
+    summary="Release a calculated purchase",
+)
+def cancel_purchase(request: CancelRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    return _once(backend, device, "cancel", request, lambda conn: cancel(conn, request.purchase_id))
+
+
+@router.post(
+    "/refund",
+    response_model=RefundAnswer,
+    responses=refusals(400, 401, 404, 409),
+    summary="A return of sale (1054 = 2) attached to its purchase",
+)
+def refund_purchase(request: RefundRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    return _once(backend, device, "refund", request, lambda conn: refund(conn, device.id, request))
+
+
+@router.post(
+    "/cheque-link",
+    response_model=ChequeLinkAnswer,
+    responses=refusals(400, 401, 404, 409),
+    summary="Store the receipt link; in mode LOYALTY send the offers (once per purchase)",
+)
+def cheque_link(request: ChequeLinkRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    def work(conn: Connection) -> ChequeLinkAnswer:
+        messages = store_link(conn, request.purchase_id, request.fiscal, request.url, request.qr)
+        return ChequeLinkAnswer(stored=True, messages=messages)
+
+    return _once(backend, device, "cheque-link", request, work)
+
+
+@router.post(
+    "/offline-batch",
+    response_model=OfflineBatchAnswer,
+    responses=refusals(400, 401, 409),
+    summary="Upload what was done offline; one result per request, in order",
+)
+def offline_batch(request: OfflineBatchRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    key = request_key(
+        device.id,
+        str(request.request_id),
+        "offline-batch",
+        request.model_dump(mode="json", exclude={"request_id"}),
+    )
+    answer = lookup(backend.db, key)
+    if answer is None:
+        results = run_batch(backend.db, device.id, request)
+        answer = remember(backend.db, key, Answer(200, {"results": results}))
+    backend.sender.wake()
+    return _respond(answer)

@@ -1,0 +1,25 @@
+"""The running service's parts, shared by every request (kept on ``app.state.backend``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from register.backend.auth import DeviceAuthenticator
+from register.backend.database import Database
+from register.backend.sender import MessageSender
+from register.backend.settings import BackendSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    settings: BackendSettings
+    db: Database
+    devices: DeviceAuthenticator
+    sender: MessageSender
+
+
+def backend_of(request: Request) -> Backend:
+    """FastAPI dependency: the service the request arrived at."""
+    return request.app.state.backend

@@ -1,0 +1,99 @@
+"""The database connection: SQLite (a file, WAL, foreign keys, serialised writes) or PostgreSQL.
+
+``write()`` is a transaction that may change data: on SQLite it holds a process-wide lock and begins
+with ``BEGIN IMMEDIATE`` (so concurrent writers queue instead of failing with "database is locked"); on
+PostgreSQL it is an ordinary READ COMMITTED transaction whose races are settled by row locks and unique
+constraints. ``read()`` is a transaction that only reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "register_sqlite_begin"
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL the backend does not support."""
+
+
+def normalise_url(url: str) -> URL:
+    """The URL with the driver the backend uses: psycopg 3 for PostgreSQL, pysqlite for SQLite."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with its own wording
+        raise DatabaseUrlError(f"database URL {url!r} is not a SQLAlchemy URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise DatabaseUrlError("the SQLite database must be a file (sqlite:///PATH), not in memory")
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise DatabaseUrlError(
+        f"database URL {url!r}: only sqlite:///PATH and postgresql+psycopg://… are supported"
+    )
+
+
+class Database:
+    """One engine and the transaction discipline of its dialect."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._write_lock = threading.Lock()
+        if self.is_sqlite:
+            Path(str(self.url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
+            _install_sqlite_hooks(self.engine)
+            self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        else:
+            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self._writer = self.engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that may write; committed on success, rolled back on any exception."""
+        if self.is_sqlite:
+            with self._write_lock, self._writer.begin() as conn:
+                yield conn
+        else:
+            with self._writer.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot for the queries inside."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    # pysqlite's own transaction handling cannot emit BEGIN IMMEDIATE: switch it off and begin ourselves
+    # (the recipe in SQLAlchemy's SQLite dialect documentation).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))

@@ -1,0 +1,157 @@
+"""Idempotent register requests: the first answer to a (device, requestId) is stored and replayed.
+
+A request claims its key by inserting the ``pos_requests`` row first, inside the transaction that does
+the work, and fills in the answer before committing. A concurrent duplicate blocks on that row's unique
+key (PostgreSQL) or on the write lock (SQLite) and then finds the stored answer, so two identical
+requests racing still make one purchase. A refusal (ApiError) rolls the work back and is stored in a
+transaction of its own, so a retry gets the same refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from register.backend import errors
+from register.backend.database import Database
+from register.backend.errors import ApiError, ErrorCode
+from register.backend.schema import pos_requests
+from register.backend.timeutil import utc_now_text
+
+_CLAIMED = 0  # status_code of a row whose transaction has not stored its answer yet
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKey:
+    device_id: int
+    request_id: str
+    endpoint: str
+    body_digest: str
+
+
+def request_key(device_id: int, request_id: str, endpoint: str, body: dict[str, Any]) -> RequestKey:
+    """The key of a request; ``body`` is its validated content without the requestId."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    digest = hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
+    return RequestKey(device_id, request_id, endpoint, digest)
+
+
+def run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any]]) -> Answer:
+    """The stored answer for ``key``, or the answer of ``work`` (run and stored in one transaction)."""
+    stored = _replay_if_stored(db, key)
+    if stored is not None:
+        return stored
+    try:
+        with db.write() as conn:
+            replay = _stored(conn, key)
+            if replay is not None:
+                return replay
+            _insert(conn, key, Answer(_CLAIMED, {}))
+            body = _work_or_conflict(conn, work)
+            _store(conn, key, Answer(200, body))
+            return Answer(200, body)
+    except ApiError as refusal:
+        return _store_refusal(db, key, refusal)
+    except IntegrityError:
+        # Our claim lost a race with an identical request: its answer is committed now.
+        replay = _replay_if_stored(db, key)
+        if replay is None:
+            raise
+        return replay
+
+
+def lookup(db: Database, key: RequestKey) -> Answer | None:
+    """The stored answer for ``key``; DUPLICATE_CONFLICT when the requestId was used for another body."""
+    return _replay_if_stored(db, key)
+
+
+def remember(db: Database, key: RequestKey, answer: Answer) -> Answer:
+    """Store ``answer`` for ``key`` unless one is stored already; return the one that stands."""
+    try:
+        with db.write() as conn:
+            replay = _stored(conn, key)
+            if replay is not None:
+                return replay
+            _insert(conn, key, answer)
+    except IntegrityError:
+        replay = _replay_if_stored(db, key)
+        if replay is not None:
+            return replay
+        raise
+    return answer
+
+
+def _work_or_conflict(conn: Connection, work: Callable[[Connection], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return work(conn)
+    except IntegrityError:
+        raise errors.ApiError(
+            ErrorCode.WRONG_STATE,
+            "Данные изменены другим запросом одновременно с этим: повторите запрос",
+            transient=True,
+        ) from None
+
+
+def _replay_if_stored(db: Database, key: RequestKey) -> Answer | None:
+    with db.read() as conn:
+        return _stored(conn, key)
+
+
+def _stored(conn: Connection, key: RequestKey) -> Answer | None:
+    row = (
+        conn.execute(
+            select(pos_requests).where(
+                pos_requests.c.device_id == key.device_id, pos_requests.c.request_id == key.request_id
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None or row["status_code"] == _CLAIMED:
+        return None
+    if row["endpoint"] != key.endpoint or row["body_digest"] != key.body_digest:
+        raise ApiError(
+            ErrorCode.DUPLICATE_CONFLICT,
+            f"Запрос {key.request_id} уже был выполнен с другими данными: нужен новый requestId",
+        )
+    return Answer(row["status_code"], json.loads(row["answer"]))
+
+
+def _store(conn: Connection, key: RequestKey, answer: Answer) -> None:
+    conn.execute(
+        update(pos_requests)
+        .where(pos_requests.c.device_id == key.device_id, pos_requests.c.request_id == key.request_id)
+        .values(status_code=answer.status, answer=json.dumps(answer.body, ensure_ascii=False))
+    )
+
+
+def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
+    if refusal.code is ErrorCode.DUPLICATE_CONFLICT or refusal.transient:
+        raise refusal
+    return remember(db, key, Answer(refusal.status, refusal.body()))
+
+
+def _insert(conn: Connection, key: RequestKey, answer: Answer) -> None:
+    conn.execute(
+        insert(pos_requests).values(
+            device_id=key.device_id,
+            request_id=key.request_id,
+            endpoint=key.endpoint,
+            body_digest=key.body_digest,
+            status_code=answer.status,
+            answer=json.dumps(answer.body, ensure_ascii=False),
+            created_at=utc_now_text(),
+        )
+    )

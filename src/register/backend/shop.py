@@ -1,0 +1,38 @@
+"""The shop-wide settings row: delivery mode and shop name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from register.backend.schema import shop_settings
+from register.backend.settings import DeliveryMode
+
+_ROW_ID = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShopState:
+    delivery_mode: DeliveryMode
+    shop_name: str
+
+
+def ensure_shop_settings(conn: Connection, mode: DeliveryMode, shop_name: str) -> None:
+    """Create the settings row of a new database; an existing one is left as staff set it."""
+    if conn.execute(select(shop_settings.c.id).where(shop_settings.c.id == _ROW_ID)).first() is None:
+        conn.execute(insert(shop_settings).values(id=_ROW_ID, delivery_mode=mode.value, shop_name=shop_name))
+
+
+def load_shop(conn: Connection) -> ShopState:
+    row = conn.execute(select(shop_settings).where(shop_settings.c.id == _ROW_ID)).mappings().one()
+    return ShopState(DeliveryMode(row["delivery_mode"]), row["shop_name"])
+
+
+def save_shop(conn: Connection, state: ShopState) -> ShopState:
+    conn.execute(
+        update(shop_settings)
+        .where(shop_settings.c.id == _ROW_ID)
+        .values(delivery_mode=state.delivery_mode.value, shop_name=state.shop_name)
+    )
+    return state

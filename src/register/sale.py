@@ -1,0 +1,638 @@
+"""The sale flow: the one place that knows every device (DESIGN.md, "Data flow of one sale").
+
+loyalty calculate -> decision -> FN receipt (1008 when electronic) -> print, or suppress and push the link,
+or suppress and let the OFD send -> loyalty confirm + cheque-link -> journal. Every step is journaled before
+the next begins; `Register.recover()` finishes what a crash interrupted without making a fiscal document
+twice and without losing a delivery. Headless: the TUI, the CLI and scenario runs all drive `Register` and
+observe it through `SaleEvent`s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from register.config import RegisterConfig
+from register.domain.decision import BuyerAnswer, Decision, decide
+from register.domain.fiscal_stamp import FiscalStamp
+from register.domain.money import format_rub
+from register.domain.receipt import Operation, Payment, PaymentKind, Receipt, ReceiptLine
+from register.domain.receipt_json import line_to_dict, receipt_from_dict, receipt_to_dict
+from register.fiscal import fn_documents, kkt_documents
+from register.fiscal.fn_driver import FnDriver
+from register.fiscal.fn_errors import FnDriverError, FnShiftOver24h
+from register.fiscal.fn_protocol import CurrentDoc, DocForm, Phase, ReceiptSigned
+from register.fiscal.ofd_client import OfdClient, OfdError
+from register.fiscal.ofd_drain import DrainResult, OfdDrainError, drain_ofd
+from register.fiscal.ofd_links import receipt_link
+from register.fiscal.qr import parse_qr
+from register.journal import Journal, SaleRecord, Stage, request_id
+from register.loyalty_gateway import LoyaltyAnswer, LoyaltyGateway, cheque_lines_json
+from register.printing.printer_driver import PrinterDriver
+from register.printing.printer_errors import PrinterDriverError
+
+CRASH_ENV = "REGISTER_CRASH_AFTER"
+"""Fault injection for recovery tests: the process kills itself (SIGKILL) right after this point."""
+CRASH_POINTS = (
+    "calculated",
+    "decided",
+    "fiscal-pending",
+    "signed",
+    "fiscalised",
+    "printed",
+    "delivered",
+    "done",
+)
+
+
+class SaleError(RuntimeError):
+    """A sale that could not be made; nothing fiscal happened (the message says what to fix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """How the buyer identified themselves to the loyalty programme."""
+
+    type: str  # CardNumber, CardBarCode, Phone, QrCode, Email
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRequest:
+    lines: tuple[ReceiptLine, ...]
+    pay: PaymentKind = PaymentKind.CASH
+    cash_given: int | None = None
+    """Cash handed over, kopecks; None: the total rounded up to whole rubles' hundred."""
+    identifier: Identifier | None = None
+    buyer: BuyerAnswer | None = None
+    """The buyer's answer at the till (None: not asked)."""
+    operation: Operation = Operation.SALE
+    original: dict[str, Any] | None = None
+    """For a refund: the original sale's fiscal data (fn, fd, fp) and loyalty purchase id if known."""
+
+
+@dataclass(frozen=True, slots=True)
+class SaleEvent:
+    """One step of a sale, as observers (TUI, scenario runner, logs) see it."""
+
+    sale_id: str
+    step: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SaleOutcome:
+    sale_id: str
+    decision: Decision
+    receipt: Receipt | None
+    stamp: FiscalStamp | None
+    link: str | None
+    printed: bool
+    reprint_pending: bool
+    loyalty: str
+    """online, offline, none (not configured or no member), blocked."""
+    messages: tuple[dict[str, Any], ...] = ()
+    cashier_messages: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        stamp = self.stamp
+        return {
+            "saleId": self.sale_id,
+            "decision": {
+                "paperPrinted": self.printed,
+                "printPaper": self.decision.print_paper,
+                **self.decision.as_journal(),
+            },
+            "fiscal": None
+            if stamp is None
+            else {
+                "fn": stamp.fn,
+                "fd": stamp.fd,
+                "fp": stamp.fp,
+                "shift": stamp.shift,
+                "receipt": stamp.receipt_no,
+                "qr": stamp.qr,
+                "total": self.receipt.total if self.receipt else None,
+            },
+            "link": self.link,
+            "printed": self.printed,
+            "reprintPending": self.reprint_pending,
+            "loyalty": self.loyalty,
+            "messages": list(self.messages),
+            "cashierMessages": list(self.cashier_messages),
+            "problems": list(self.problems),
+        }
+
+
+def _crash_point(point: str) -> None:
+    if os.environ.get(CRASH_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _now() -> datetime:
+    return datetime.now().replace(second=0, microsecond=0)
+
+
+class Register:
+    """A cash register: an FN, a printer, a loyalty backend, a journal. Devices lock themselves."""
+
+    def __init__(
+        self,
+        config: RegisterConfig,
+        *,
+        fn: FnDriver,
+        printer: PrinterDriver | None,
+        loyalty: LoyaltyGateway | None,
+        journal: Journal,
+        observer: Callable[[SaleEvent], None] | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.config = config
+        self.fn = fn
+        self.printer = printer
+        self.loyalty = loyalty
+        self.journal = journal
+        self._observer = observer
+        self._clock = clock
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls, config: RegisterConfig, *, observer: Callable[[SaleEvent], None] | None = None
+    ) -> Iterator[Register]:
+        with ExitStack() as stack:
+            fn = stack.enter_context(FnDriver.open(config.fn))
+            printer = stack.enter_context(PrinterDriver.open(config.printer))
+            loyalty = None
+            if config.loyalty.url:
+                loyalty = stack.enter_context(LoyaltyGateway.open(config.loyalty))
+            journal = Journal(config.journal)
+            stack.callback(journal.close)
+            yield cls(config, fn=fn, printer=printer, loyalty=loyalty, journal=journal, observer=observer)
+
+    def _emit(self, sale_id: str, step: str, **detail: Any) -> None:
+        if self._observer is not None:
+            self._observer(SaleEvent(sale_id, step, detail))
+
+    # --- the FN's day ---------------------------------------------------------------------------
+
+    def ensure_shift(self, when: datetime | None = None) -> None:
+        """Fiscalise a fresh (lab) FN and open a shift when none is open; close one older than 24 h."""
+        when = when or self._clock()
+        status = self.fn.status()
+        if status.current_doc != CurrentDoc.NONE:
+            self.fn.cancel_document()
+        if status.phase == Phase.READY:
+            kkt_documents.register(self.fn, when, seller=self.config.seller, kkt=self.config.kkt)
+        if not self.fn.status().shift_open:
+            kkt_documents.open_shift(self.fn, when, cashier=self.config.cashier, seller=self.config.seller)
+
+    def _fiscalise(self, receipt: Receipt) -> ReceiptSigned:
+        try:
+            return fn_documents.fiscalise(self.fn, receipt)
+        except FnShiftOver24h:
+            kkt_documents.close_shift(
+                self.fn, receipt.when, cashier=self.config.cashier, seller=self.config.seller
+            )
+            kkt_documents.open_shift(
+                self.fn, receipt.when, cashier=self.config.cashier, seller=self.config.seller
+            )
+            return fn_documents.fiscalise(self.fn, receipt)
+
+    # --- one sale ------------------------------------------------------------------------------
+
+    def sell(self, request: SaleRequest) -> SaleOutcome:
+        when = self._clock()
+        if not request.lines:
+            raise SaleError("a sale needs at least one item")
+        total = sum(line.total for line in request.lines)
+        kind = "refund" if request.operation in (Operation.SALE_RETURN, Operation.EXPENSE_RETURN) else "sale"
+        sale_id = self.journal.start(kind, _request_json(request, when))
+        self._emit(sale_id, "started", total=total, kind=kind)
+
+        answer = self._ask_loyalty(sale_id, request, when, total)
+        self.journal.advance(sale_id, Stage.CALCULATED, loyalty=answer.as_journal())
+        self._emit(sale_id, "calculated", **answer.as_journal())
+        _crash_point("calculated")
+
+        decision = decide(answer.state, request.buyer, operation=request.operation)
+        self.journal.advance(sale_id, Stage.DECIDED, decision=decision.as_journal())
+        self._emit(sale_id, "decided", **decision.as_journal())
+        _crash_point("decided")
+
+        if decision.print_paper:
+            self._require_printer(sale_id, answer)
+
+        receipt = Receipt(
+            operation=request.operation,
+            lines=request.lines,
+            payments=(_payment(request, total),),
+            seller=self.config.seller,
+            when=when,
+            cashier=self.config.cashier,
+            customer_contact=decision.customer_contact,
+        )
+        self.ensure_shift(when)
+        self.journal.advance(
+            sale_id,
+            Stage.FISCAL_PENDING,
+            receipt=receipt_to_dict(receipt),
+            last_fd_before=self.fn.status().last_fd,
+        )
+        self._emit(sale_id, "fiscal-pending")
+        _crash_point("fiscal-pending")
+        try:
+            signed = self._fiscalise(receipt)
+        except FnDriverError as exc:
+            record = self.journal.sale(sale_id)
+            if self._settle_fiscal(record) is None:
+                raise SaleError(f"the FN did not make the receipt: {exc}") from exc
+            return self._finish(self.journal.sale(sale_id))
+        _crash_point("signed")
+        self._record_fiscal(sale_id, receipt, signed)
+        return self._finish(self.journal.sale(sale_id))
+
+    def refund_by(
+        self, original: str, *, pay: PaymentKind = PaymentKind.CASH, buyer: BuyerAnswer | None = None
+    ) -> SaleOutcome:
+        """A return of a whole sale (1054 = 2) by its QR string or FD number, attached to the original."""
+        fn_number = self.fn.fn_number()
+        if original.isdigit():
+            fd = int(original)
+        else:
+            qr = parse_qr(original)
+            if qr.fn != fn_number:
+                raise SaleError(f"receipt of FN {qr.fn}: this register's FN is {fn_number}")
+            fd = qr.fd
+        record = self.journal.find_by_fiscal(fn_number, fd)
+        if record is None or "receipt" not in record.data:
+            raise SaleError(f"no sale with FD {fd} of FN {fn_number} in this register's journal")
+        if record.kind != "sale":
+            raise SaleError(f"FD {fd} is a {record.kind}, not a sale")
+        receipt = receipt_from_dict(record.data["receipt"])
+        request_data = record.data["request"]
+        ident = request_data.get("identifier")
+        return self.sell(
+            SaleRequest(
+                lines=receipt.lines,
+                pay=pay,
+                cash_given=None if pay is not PaymentKind.CASH else receipt.total,
+                identifier=Identifier(**ident) if ident else None,
+                buyer=buyer,
+                operation=Operation.SALE_RETURN,
+                original={
+                    **record.data["fiscal"],
+                    "purchaseId": (record.data.get("loyalty") or {}).get("purchaseId"),
+                    "saleId": record.id,
+                },
+            )
+        )
+
+    def _ask_loyalty(self, sale_id: str, request: SaleRequest, when: datetime, total: int) -> LoyaltyAnswer:
+        if self.loyalty is None:
+            return LoyaltyAnswer.not_configured()
+        if request.operation in (Operation.SALE_RETURN, Operation.EXPENSE_RETURN):
+            return self.loyalty.about_member(request_id(sale_id, "balance"), request.identifier)
+        return self.loyalty.calculate(
+            request_id(sale_id, "calculate"),
+            cheque_number=sale_id.replace("-", ""),
+            when=when,
+            identifier=request.identifier,
+            lines=request.lines,
+            total=total,
+        )
+
+    def _require_printer(self, sale_id: str, answer: LoyaltyAnswer) -> None:
+        if self.printer is None:
+            return
+        try:
+            status = self.printer.status()
+        except (PrinterDriverError, OSError) as exc:
+            self._abort(sale_id, answer, f"printer unreachable: {exc}")
+        if not status.printable:
+            ru, en = status.describe()
+            self._abort(sale_id, answer, f"printer not ready: {ru} / {en}")
+
+    def _abort(self, sale_id: str, answer: LoyaltyAnswer, why: str) -> None:
+        self.journal.advance(sale_id, Stage.ABORTED, aborted=why)
+        if answer.purchase_id and self.loyalty is not None:
+            body = {"purchaseId": answer.purchase_id}
+            self.journal.enqueue(sale_id, "cancel", request_id(sale_id, "cancel"), body)
+            self.flush_outbox()
+        self._emit(sale_id, "aborted", reason=why)
+        raise SaleError(f"{why}: no receipt was made")
+
+    def _record_fiscal(self, sale_id: str, receipt: Receipt, signed: ReceiptSigned) -> None:
+        stamp = kkt_documents.receipt_stamp(self.fn, receipt, signed, kkt=self.config.kkt)
+        fiscal = {
+            "fn": stamp.fn,
+            "fd": stamp.fd,
+            "fp": stamp.fp,
+            "shift": stamp.shift,
+            "receipt": stamp.receipt_no,
+            "qr": stamp.qr,
+            "operation": int(receipt.operation),
+            "total": receipt.total,
+            "dateTime": receipt.when.astimezone().isoformat(),
+            "emulated": stamp.emulated,
+        }
+        self.journal.advance(sale_id, Stage.FISCALISED, fiscal=fiscal, link=self._link(stamp))
+        self._emit(sale_id, "fiscalised", **fiscal)
+        _crash_point("fiscalised")
+
+    def _link(self, stamp: FiscalStamp) -> str:
+        ofd = self.config.ofd
+        return receipt_link(
+            ofd.link_template,
+            fn=stamp.fn,
+            fd=stamp.fd,
+            fp=stamp.fp,
+            inn=self.config.seller.inn,
+            rnm=self.config.kkt.rnm,
+            qr=stamp.qr,
+            http=ofd.lab_http,
+        )
+
+    def _settle_fiscal(self, record: SaleRecord) -> ReceiptSigned | None:
+        """After a crash or a lost answer during 15h…16h: did the FN sign this sale's receipt?
+
+        Reads 30h and 40h only: an open document is cancelled (nothing was signed); a new FD whose type,
+        operation and total are this receipt's is taken as its fiscal document. Never signs again.
+        """
+        receipt = receipt_from_dict(record.data["receipt"])
+        before = int(record.data["last_fd_before"])
+        status = self.fn.status()
+        if status.current_doc != CurrentDoc.NONE:
+            self.fn.cancel_document()
+        for fd in range(before + 1, status.last_fd + 1):
+            doc = self.fn.find_document(fd)
+            if (doc.doc_type, doc.operation, doc.total) == (
+                DocForm.RECEIPT,
+                int(receipt.operation),
+                receipt.total,
+            ):
+                taken = self.journal.find_by_fiscal(self.fn.fn_number(), fd)
+                if taken is not None and taken.id != record.id:
+                    continue
+                receipt_no = _receipt_number(self.fn, fd)
+                signed = ReceiptSigned(receipt_no, fd, doc.fp)
+                self._record_fiscal(record.id, receipt, signed)
+                return signed
+        self.journal.advance(record.id, Stage.ABORTED, aborted="the FN made no receipt for this sale")
+        self._emit(record.id, "aborted", reason="no fiscal document")
+        return None
+
+    # --- delivery and the loyalty backend -------------------------------------------------------
+
+    def _finish(self, record: SaleRecord) -> SaleOutcome:
+        """From FISCALISED on: deliver, then confirm; each step journaled. Used by sell() and recover()."""
+        data = record.data
+        receipt = receipt_from_dict(data["receipt"])
+        decision = _decision_from(data["decision"])
+        answer = LoyaltyAnswer.from_journal(data["loyalty"])
+        stamp = _stamp_from(data["fiscal"], self.config)
+        link = data["link"]
+        problems: list[str] = []
+        if record.stage in (Stage.FISCALISED,):
+            printed = False
+            reprint = False
+            if decision.print_paper:
+                printed, problem = self._print(receipt, stamp, answer, decision)
+                reprint = not printed
+                if problem:
+                    problems.append(problem)
+            _crash_point("printed")
+            record = self.journal.advance(
+                record.id,
+                Stage.DELIVERED,
+                delivery={
+                    "printed": printed,
+                    "reprintPending": reprint,
+                    "suppressed": not decision.print_paper,
+                    "sender": decision.sender.value,
+                    "link": link,
+                },
+            )
+            self._emit(record.id, "delivered", **record.data["delivery"])
+            _crash_point("delivered")
+        messages = (
+            self._settle_loyalty(record, decision, answer, link) if record.stage is Stage.DELIVERED else ()
+        )
+        record = self.journal.sale(record.id)
+        delivery = record.data.get("delivery", {})
+        return SaleOutcome(
+            sale_id=record.id,
+            decision=decision,
+            receipt=receipt,
+            stamp=stamp,
+            link=link,
+            printed=bool(delivery.get("printed")),
+            reprint_pending=bool(delivery.get("reprintPending")),
+            loyalty=answer.status,
+            messages=tuple(record.data.get("messages", messages)),
+            cashier_messages=(*answer.cashier_messages, decision.cashier_message),
+            problems=tuple(problems) + tuple(record.data.get("problems", ())),
+        )
+
+    def _print(
+        self, receipt: Receipt, stamp: FiscalStamp, answer: LoyaltyAnswer, decision: Decision
+    ) -> tuple[bool, str | None]:
+        if self.printer is None:
+            return False, "no printer configured: reprint queued"
+        messages = () if decision.drop_cheque_messages else tuple(answer.cheque_messages)
+        try:
+            result = self.printer.print_receipt(receipt, stamp, cheque_messages=messages)
+        except (PrinterDriverError, OSError) as exc:
+            return False, f"paper receipt not printed ({exc}): replace paper and reprint"
+        if not result.printed:
+            return False, "printing not confirmed by the printer: reprint queued"
+        return True, None
+
+    def _settle_loyalty(
+        self, record: SaleRecord, decision: Decision, answer: LoyaltyAnswer, link: str
+    ) -> tuple[dict[str, Any], ...]:
+        """Owe the backend its calls (journaled first, so a crash replays them), then send what is owed."""
+        fiscal = record.data["fiscal"]
+        fiscal_body = {k: fiscal[k] for k in ("fn", "fd", "fp", "operation", "total", "dateTime")}
+        receipt = record.data["receipt"]
+        request = record.data["request"]
+        sale_id = record.id
+        calls: list[tuple[str, dict[str, Any]]] = []
+        link_body = {"url": link, "qr": fiscal["qr"]} if decision.send_link_to_loyalty else {}
+        if self.loyalty is None or answer.status in ("none", "blocked"):
+            pass
+        elif answer.status == "offline" and record.kind == "sale":
+            calls.append(
+                (
+                    "offline-purchase",
+                    {
+                        "chequeNumber": sale_id.replace("-", ""),
+                        "chequeDateTime": fiscal["dateTime"],
+                        "identifier": request.get("identifier"),
+                        "lines": cheque_lines_json(receipt_from_dict(receipt).lines),
+                        "total": receipt["total"],
+                        "fiscal": fiscal_body,
+                        # no link: the buyer got paper (offline), and a link would make the backend send one
+                        "url": None,
+                        "qr": None,
+                    },
+                )
+            )
+        elif record.kind == "refund":
+            original = request.get("original") or {}
+            ref = (
+                {"originalPurchaseId": original["purchaseId"]}
+                if original.get("purchaseId")
+                else {"originalFiscal": {k: original[k] for k in ("fn", "fd", "fp")}}
+            )
+            lines = cheque_lines_json(receipt_from_dict(receipt).lines)
+            calls.append(
+                (
+                    "refund",
+                    {**ref, "lines": lines, "total": receipt["total"], "fiscal": fiscal_body, **link_body},
+                )
+            )
+        elif answer.purchase_id:
+            calls.append(("confirm", {"purchaseId": answer.purchase_id, "fiscal": fiscal_body}))
+            if link_body:
+                calls.append(
+                    ("cheque-link", {"purchaseId": answer.purchase_id, "fiscal": fiscal_body, **link_body})
+                )
+        for call, body in calls:
+            self.journal.enqueue(sale_id, call, request_id(sale_id, call), body)
+        messages = self.flush_outbox(sale_id)
+        self.journal.advance(sale_id, Stage.DONE, messages=list(messages))
+        self._emit(sale_id, "done", messages=list(messages))
+        _crash_point("done")
+        return messages
+
+    def flush_outbox(self, sale_id: str | None = None) -> tuple[dict[str, Any], ...]:
+        """Send what the journal owes the loyalty backend; returns the messages sent for ``sale_id``."""
+        if self.loyalty is None:
+            return ()
+        messages: tuple[dict[str, Any], ...] = ()
+        for item in self.journal.pending_calls():
+            try:
+                result = self.loyalty.send(item.call, item.request_id, item.body)
+            except ConnectionError as exc:
+                self.journal.call_failed(item.id, str(exc))
+                break  # the backend is down: keep the order, try again later
+            except ValueError as exc:  # refused by the backend: recorded, not retried
+                self.journal.call_failed(item.id, str(exc))
+                self.journal.call_done(item.id)
+                continue
+            self.journal.call_done(item.id)
+            if item.sale_id == sale_id and result.get("messages"):
+                messages = tuple(result["messages"])
+        return messages
+
+    # --- the OFD --------------------------------------------------------------------------------
+
+    def drain_ofd(self) -> DrainResult | None:
+        """Send the FN's queued documents to the OFD; a failure leaves them queued (reported, not raised)."""
+        if not self.config.ofd.uri:
+            return None
+        try:
+            result = drain_ofd(self.fn, OfdClient(self.config.ofd.uri, timeout=5.0))
+        except (OfdError, OfdDrainError) as exc:
+            self._emit("", "ofd-failed", error=str(exc))
+            return None
+        self._emit("", "ofd-drained", confirmed=list(result.confirmed), remaining=result.remaining)
+        return result
+
+    # --- recovery -------------------------------------------------------------------------------
+
+    def recover(self) -> list[SaleOutcome]:
+        """Finish every sale a crash interrupted; run before the first sale of a process."""
+        outcomes = []
+        for record in self.journal.open_sales():
+            self._emit(record.id, "recovering", stage=record.stage.value)
+            if record.stage in (Stage.STARTED, Stage.CALCULATED, Stage.DECIDED):
+                answer = LoyaltyAnswer.from_journal(record.data.get("loyalty") or {})
+                with suppress(SaleError):
+                    self._abort(record.id, answer, "interrupted before the receipt was made")
+                continue
+            if record.stage is Stage.FISCAL_PENDING and self._settle_fiscal(record) is None:
+                continue
+            outcomes.append(self._finish(self.journal.sale(record.id)))
+        self.flush_outbox()
+        return outcomes
+
+    def reprint(self, sale_id: str) -> bool:
+        record = self.journal.sale(sale_id)
+        delivery = record.data.get("delivery") or {}
+        if not delivery.get("reprintPending"):
+            return False
+        receipt = receipt_from_dict(record.data["receipt"])
+        stamp = _stamp_from(record.data["fiscal"], self.config)
+        answer = LoyaltyAnswer.from_journal(record.data["loyalty"])
+        printed, problem = self._print(receipt, stamp, answer, _decision_from(record.data["decision"]))
+        if printed:
+            self.journal.note(sale_id, delivery={**delivery, "printed": True, "reprintPending": False})
+        self._emit(sale_id, "reprinted" if printed else "reprint-failed", problem=problem)
+        return printed
+
+
+def _payment(request: SaleRequest, total: int) -> Payment:
+    if request.pay is PaymentKind.CASH:
+        given = request.cash_given if request.cash_given is not None else -(-total // 10000) * 10000
+        if given < total:
+            raise SaleError(f"cash of {format_rub(given)} does not cover the total of {format_rub(total)}")
+        return Payment(PaymentKind.CASH, max(given, 1))
+    return Payment(request.pay, total)
+
+
+def _request_json(request: SaleRequest, when: datetime) -> dict[str, Any]:
+    return {
+        "when": when.isoformat(),
+        "lines": [line_to_dict(line) for line in request.lines],
+        "pay": request.pay.name,
+        "cashGiven": request.cash_given,
+        "identifier": None
+        if request.identifier is None
+        else {"type": request.identifier.type, "value": request.identifier.value},
+        "buyer": None
+        if request.buyer is None
+        else {
+            "wants_electronic": request.buyer.wants_electronic,
+            "contact": request.buyer.contact,
+            "also_paper": request.buyer.also_paper,
+        },
+        "operation": int(request.operation),
+        "original": request.original,
+    }
+
+
+def _decision_from(data: dict[str, Any]) -> Decision:
+    return Decision(**data)
+
+
+def _stamp_from(fiscal: dict[str, Any], config: RegisterConfig) -> FiscalStamp:
+    return FiscalStamp(
+        fn=fiscal["fn"],
+        fd=fiscal["fd"],
+        fp=fiscal["fp"],
+        shift=fiscal["shift"],
+        receipt_no=fiscal["receipt"],
+        rnm=config.kkt.rnm,
+        qr=fiscal["qr"],
+        fns_site=config.kkt.fns_site,
+        emulated=fiscal.get("emulated", True),
+    )
+
+
+def _receipt_number(fn: FnDriver, fd: int) -> int:
+    """Tag 1042 of a stored receipt (45h/46h)."""
+    from register.fiscal.tlv import iter_tlv
+
+    _form, tlv = fn.document_tlv(fd)
+    for tag, value in iter_tlv(tlv):
+        if tag == 1042:
+            return int.from_bytes(value, "little")
+    return 0

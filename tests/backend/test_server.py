@@ -1,0 +1,76 @@
+"""``serve`` as the lead's CLI runs it: one line with the address once accepting, SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from register.backend import BackendServer, BackendServerError, BackendSettings
+from register.backend.settings import SettingsError
+
+SERVE = "from register.backend import serve; import sys; serve(sys.argv[1], '127.0.0.1', 0, 'lab')"
+
+
+def test_serve_prints_its_address_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'loyalty.sqlite3'}"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("loyalty: http://127.0.0.1:"), line
+        base_url = line.removeprefix("loyalty: ")
+        schema = httpx.get(f"{base_url}/openapi.json", timeout=10)
+        balance = httpx.post(
+            f"{base_url}/pos/v1/balance",
+            json={
+                "requestId": "0b0e5c55-0c1a-4b7e-9d6b-2a7e9a1e0c01",
+                "identifier": {"type": "CardNumber", "value": "7000000000001"},
+            },
+            auth=("POS-1", "lab"),
+            timeout=10,
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert schema.status_code == 200
+    assert balance.json()["member"]["name"] == "Анна Смирнова"
+
+
+def test_backend_server_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    first = BackendServer(BackendSettings(db_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", port=0))
+    base_url = first.start()
+    try:
+        port = int(base_url.rsplit(":", 1)[1])
+        second = BackendServer(BackendSettings(db_url=f"sqlite:///{tmp_path / 'b.sqlite3'}", port=port))
+        with pytest.raises(BackendServerError, match=str(port)):
+            second.start()
+    finally:
+        first.stop()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"port": 70000}, {"seed": "demo"}, {"token_ttl_seconds": 0}, {"smtp_port": 0}],
+)
+def test_bad_settings_are_refused_by_name(settings: dict[str, object]) -> None:
+    with pytest.raises(SettingsError, match=next(iter(settings)).split("_")[0]):
+        BackendSettings(**settings)  # type: ignore[arg-type]
+
+
+def test_smtp_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTER_LOYALTY_SMTP_HOST", "10.0.0.5")
+    monkeypatch.setenv("REGISTER_LOYALTY_SMTP_PORT", "2525")
+
+    settings = BackendSettings().with_smtp_from_env()
+
+    assert (settings.smtp_host, settings.smtp_port) == ("10.0.0.5", 2525)

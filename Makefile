@@ -19,5 +19,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check src tests
 
+# The backend's tests run on SQLite and on PostgreSQL: scripts/ensure-postgres.sh installs (apt-get) and
+# starts a server on 127.0.0.1 unless REGISTER_TEST_PG_URL names one already.
 test: lint
-	$(VENV)/bin/pytest
+	REGISTER_TEST_PG_URL="$${REGISTER_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}" $(VENV)/bin/pytest

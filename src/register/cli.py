@@ -571,5 +571,19 @@ def bench_print(items: int, seconds: float, profile: str | None) -> None:
     run_print_bench(items=items, seconds=seconds, profile_name=profile, echo=click.echo)
 
 
+@bench.command("sale")
+@click.option(
+    "--sales", type=click.IntRange(min=10), default=200, show_default=True, help="Sales on the lab."
+)
+@click.option("--registers", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--purchases", type=click.IntRange(min=1), default=50, show_default=True, help="Per register.")
+@click.option("--pg", "pg_url", help="PostgreSQL URL; default: a temporary cluster.")
+def bench_sale(sales: int, registers: int, purchases: int, pg_url: str | None) -> None:
+    """Sales end to end on the lab; the backend under concurrent registers on SQLite and PostgreSQL."""
+    from register.bench_sale import run_sale_bench
+
+    run_sale_bench(sales=sales, registers=registers, purchases=purchases, pg_url=pg_url, echo=click.echo)
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m register`
     sys.exit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from register.backend import BackendSettings, make_app
-from tests.backend.postgres import fresh_database, temporary_cluster
+from register.backend.pg_cluster import fresh_database, temporary_cluster
 from tests.backend.support import LabClient, SmtpSink, lab_backend, running_smtp_sink
 
 PG_URL_ENV = "REGISTER_TEST_PG_URL"

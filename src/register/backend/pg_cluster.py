@@ -1,4 +1,4 @@
-"""A throw-away PostgreSQL cluster for the storage tests (initdb in a temp dir, 127.0.0.1, a free port).
+"""A throw-away PostgreSQL cluster (initdb in a temp dir, 127.0.0.1, a free port) for tests and benchmarks.
 
 The server refuses to run as root, so as root it runs as the ``postgres`` OS user via ``runuser``.
 """

@@ -6,6 +6,7 @@ Every party runs in its own process, as in a shop: the lab (`register lab`) or t
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import subprocess
 import sys
@@ -132,7 +133,9 @@ class LoadResult:
     errors: list[str]
 
 
-def _one_register(base_url: str, purchases: int, worker: int, out: LoadResult, lock: threading.Lock) -> None:
+def _one_register(
+    base_url: str, fn: str, purchases: int, worker: int, out: LoadResult, lock: threading.Lock
+) -> None:
     requests: list[float] = []
     whole: list[float] = []
     errors: list[str] = []
@@ -158,7 +161,7 @@ def _one_register(base_url: str, purchases: int, worker: int, out: LoadResult, l
                 "total": 17980,
             }
             fiscal = {
-                "fn": "9999000000000001",
+                "fn": fn,
                 "fd": worker * 100000 + i + 1,
                 "fp": 1234567,
                 "operation": 1,
@@ -204,8 +207,9 @@ def _one_register(base_url: str, purchases: int, worker: int, out: LoadResult, l
 def load_backend(base_url: str, registers: int, purchases_each: int) -> LoadResult:
     result = LoadResult(0, 0.0, [], [], [])
     lock = threading.Lock()
+    fn = f"9999{secrets.randbelow(10**12):012d}"  # a fiscal document is attached to one purchase only
     threads = [
-        threading.Thread(target=_one_register, args=(base_url, purchases_each, w, result, lock))
+        threading.Thread(target=_one_register, args=(base_url, fn, purchases_each, w, result, lock))
         for w in range(registers)
     ]
     started = time.perf_counter()

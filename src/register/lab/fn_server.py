@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import selectors
-import signal
 import socket
 import sys
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from register.lab.fn_emulator import FnConfig, FnEmulator
 from register.lab.fn_link import Fault, FaultPlan, FnLink, WireLog
 from register.lab.fn_store import FnStore
+from register.lab.serving import serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -285,22 +285,12 @@ def serve(
     if pty == (tcp is not None):
         raise ValueError("choose exactly one FN channel: a pty or tcp HOST:PORT")
     server = FnServer(state_dir, pty=pty, tcp=tcp, faults=faults, drift_check=drift_check, wire_log=wire_log)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        address = server.start()
-        print(f"fn: {address}", flush=True)
-        while not stop.wait(0.5):
-            if not server.running:
-                raise FnServerError("FN server thread stopped unexpectedly")
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signalled(
+        lambda: f"fn: {server.start()}",
+        server.stop,
+        alive=lambda: server.running,
+        died="FN server thread stopped unexpectedly",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

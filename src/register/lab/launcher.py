@@ -8,8 +8,6 @@ ready config the register is started with.
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from register.lab.fn_server import FnServer
 from register.lab.ofd_server import OfdServer
 from register.lab.ofd_store import DocumentKey
 from register.lab.printer_server import PrinterServer
+from register.lab.serving import serve_until_signalled
 from register.lab.smtp_sink import SmtpSink
 from register.profiles import DEFAULT_PRINTER
 
@@ -142,17 +141,15 @@ class Lab:
 
 def serve_lab(data_dir: Path, *, echo: Callable[[str], None], printer_profile: str = DEFAULT_PRINTER) -> None:
     """Start the lab, print its addresses and one line ``config: <path>``, serve until SIGTERM/SIGINT."""
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with Lab(data_dir, printer_profile=printer_profile) as lab:
-            echo(f"fn: {lab.fn}")
-            echo(f"printer: {lab.printer} ({printer_profile}, receipts in {data_dir / 'printer'})")
-            echo(f"loyalty: {lab.loyalty}")
-            echo(f"ofd: tcp {lab.ofd_tcp} http {lab.ofd_http}")
-            echo(f"smtp: {lab.smtp} (mail in {data_dir / 'mail'})")
-            echo(f"config: {lab.config}")
-            stop.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    lab = Lab(data_dir, printer_profile=printer_profile)
+
+    def start() -> str:
+        a = lab.start()
+        echo(f"fn: {a.fn}")
+        echo(f"printer: {a.printer} ({printer_profile}, receipts in {data_dir / 'printer'})")
+        echo(f"loyalty: {a.loyalty}")
+        echo(f"ofd: tcp {a.ofd_tcp} http {a.ofd_http}")
+        echo(f"smtp: {a.smtp} (mail in {data_dir / 'mail'})")
+        return f"config: {a.config}"
+
+    serve_until_signalled(start, lab.stop)

@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import dataclasses
 import logging
-import signal
 import socket
 import socketserver
 import struct
@@ -56,6 +55,7 @@ from register.lab.ofd_pages import (
     receipt_page,
 )
 from register.lab.ofd_store import DocumentKey, OfdStore, OfdStoreError
+from register.lab.serving import serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -482,21 +482,12 @@ def serve_ofd(
         mode_sends=mode_sends,
         sms_outbox=sms_outbox,
     )
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    def start() -> str:
         addresses = server.start()
-        print(f"ofd: tcp {addresses.tcp} http {addresses.http}", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        return f"ofd: tcp {addresses.tcp} http {addresses.http}"
+
+    serve_until_signalled(start, server.stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

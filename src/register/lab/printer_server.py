@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import selectors
-import signal
 import socket
 import sys
 import threading
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from register.lab.escpos_device import EscposDevice, Fault, FaultKind, FaultSpecError, WireLog, parse_fault
+from register.lab.serving import serve_until_signalled
 from register.lab.usb_backend import BridgeHello
 from register.profiles import DEFAULT_PRINTER, ProfileError, load_profile
 
@@ -449,22 +449,12 @@ def serve_printer(
         wire_log=wire_log,
         render_png=render_png,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        address = server.start()
-        print(f"printer: {address}", flush=True)
-        while not stop.wait(0.5):
-            if not server.running:
-                raise PrinterServerError("printer server thread stopped unexpectedly")
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signalled(
+        lambda: f"printer: {server.start()}",
+        server.stop,
+        alive=lambda: server.running,
+        died="printer server thread stopped unexpectedly",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

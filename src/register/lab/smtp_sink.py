@@ -14,7 +14,6 @@ import email
 import email.policy
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from register.lab.serving import serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -172,21 +173,12 @@ def serve_sink(mail_dir: Path, listen: str = "127.0.0.1:0") -> None:
     if not sep or not port.isdigit() or int(port) > 0xFFFF:
         raise ValueError(f"SMTP sink address {listen!r} is not HOST:PORT")
     sink = SmtpSink(mail_dir, host.strip("[]") or "127.0.0.1", int(port))
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    def start() -> str:
         bound_host, bound_port = sink.start()
-        print(f"smtp: {bound_host}:{bound_port}", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sink.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        return f"smtp: {bound_host}:{bound_port}"
+
+    serve_until_signalled(start, sink.stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

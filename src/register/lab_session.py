@@ -1,64 +1,72 @@
 """`register` with no arguments: the register on the embedded lab.
 
-Until the TUI exists this runs what exists: it starts the lab FN emulator on a pty, connects the real FN
-driver to it, fiscalises the FN on first use, opens a shift, makes a sale receipt and reads it back from
-the FN's archive.
+Until the TUI exists this runs what exists, headless: the whole lab (FN and printer emulators on ptys, the
+loyalty backend, the OFD, an SMTP sink) under the data directory, and three sales through the real drivers
+that show the delivery decision: a member who refused paper (not printed: e-receipt by e-mail), a member
+who kept paper, and a buyer without a card. It prints what each party did and where to look.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
-from register.config import data_dir
-from register.demo_receipts import sample_receipt
+from register.config import RegisterConfig, data_dir
+from register.domain.decision import BuyerAnswer
 from register.domain.money import format_rub
-from register.fiscal import fn_documents, kkt_documents
-from register.fiscal.fn_driver import FnDriver
-from register.fiscal.fn_errors import FnShiftOver24h
-from register.fiscal.fn_protocol import Phase
-from register.fiscal.fn_reports import describe_document, describe_status
-from register.fiscal.qr import build_qr
-from register.fiscal.tlv_decode import format_document
-from register.lab.fn_server import FnServer
+from register.lab.launcher import Lab
+from register.sale import Identifier, Register, SaleOutcome, SaleRequest
+
+DEMO = (
+    ("member 7000000000001, refused paper receipts", "7000000000001", None),
+    ("member 7000000000004, keeps paper", "7000000000004", BuyerAnswer(False, None)),
+    ("no card, e-receipt asked at the till", None, BuyerAnswer(True, "buyer@example.ru", also_paper=True)),
+)
 
 
-def _now() -> datetime:
-    return datetime.now().replace(second=0, microsecond=0)
+def _show(echo: Callable[[str], None], title: str, outcome: SaleOutcome) -> None:
+    stamp = outcome.stamp
+    assert stamp is not None and outcome.receipt is not None
+    echo(f"\n== {title}")
+    echo(f"   total {format_rub(outcome.receipt.total)}, FD {stamp.fd}, FP {stamp.fp}")
+    echo(f"   paper: {'printed' if outcome.printed else 'NOT printed'} ({outcome.decision.reason})")
+    echo(f"   tag 1008: {outcome.decision.customer_contact or '-'}; sender: {outcome.decision.sender}")
+    echo(f"   link: {outcome.link}")
+    for message in outcome.cashier_messages:
+        echo(f"   cashier: {message}")
 
 
-def run_lab_demo(echo: Callable[[str], None], state_dir: Path | None = None) -> None:
-    state = state_dir or data_dir() / "lab" / "fn"
-    server = FnServer(state, pty=True)
-    address = server.start()
-    echo(f"lab FN emulator on {address} (state in {state})")
-    try:
-        with FnDriver.open(f"serial:{address}") as fn:
-            status = fn.status()
-            echo("\n".join(describe_status(status)))
-            if status.phase == Phase.READY:
-                echo(str(kkt_documents.register(fn, _now())))
-            if not fn.status().shift_open:
-                echo(str(kkt_documents.open_shift(fn, _now())))
-            receipt = sample_receipt(_now(), items=4)
-            try:
-                signed = fn_documents.fiscalise(fn, receipt)
-            except FnShiftOver24h:
-                echo(str(kkt_documents.close_shift(fn, _now())))
-                echo(str(kkt_documents.open_shift(fn, _now())))
-                signed = fn_documents.fiscalise(fn, receipt)
-            qr = build_qr(
-                receipt.when, receipt.total, fn.fn_number(), signed.fd, signed.fp, receipt.operation
-            )
-            echo(
-                f"\nreceipt {signed.receipt}: FD {signed.fd} FP {signed.fp}, "
-                f"total {format_rub(receipt.total)}, change {format_rub(receipt.change)}"
-            )
-            echo(f"QR: {qr}")
-            echo(describe_document(fn.find_document(signed.fd)))
-            _form, stored = fn.document_tlv(signed.fd)
-            echo(format_document(stored))
-            echo(f"documents waiting for the OFD: {fn.unconfirmed_count()}")
-    finally:
-        server.stop()
+def run_lab_demo(echo: Callable[[str], None], data: Path | None = None) -> None:
+    data = data or data_dir() / "lab"
+    with Lab(data) as addresses:
+        echo(f"embedded lab in {data}:")
+        echo(f"  FN {addresses.fn}, printer {addresses.printer}, loyalty {addresses.loyalty}")
+        echo(f"  OFD {addresses.ofd_http}, SMTP {addresses.smtp}, config {addresses.config}")
+        config = RegisterConfig.load(addresses.config)
+        lines = (config.catalogue.scan("4600000000011x2"), config.catalogue.scan("2000000000015x1.355"))
+        with Register.open(config) as register:
+            register.recover()
+            register.ensure_shift()
+            mails_before = len(list((data / "mail").glob("*.eml")))
+            emailed = 0
+            for title, card, buyer in DEMO:
+                identifier = Identifier("CardNumber", card) if card else None
+                outcome = register.sell(SaleRequest(lines=lines, identifier=identifier, buyer=buyer))
+                _show(echo, title, outcome)
+                emailed += "@" in (outcome.decision.customer_contact or "")
+            drained = register.drain_ofd()
+        if drained is not None:
+            echo(f"\nOFD: {len(drained.confirmed)} documents sent and confirmed")
+        # the backend and the OFD send e-mail in the background: let it reach the sink before the lab stops
+        deadline = time.monotonic() + 10
+        while (
+            len(list((data / "mail").glob("*.eml"))) < mails_before + emailed and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+    receipts = sorted((data / "printer").glob("*.txt"))
+    mails = sorted((data / "mail").glob("*.eml"))
+    newest = receipts[-1].name if receipts else "-"
+    echo(f"printed receipts: {len(receipts)} in {data / 'printer'} (newest: {newest})")
+    echo(f"e-mails: {len(mails)} in {data / 'mail'}")
+    echo(f"journal (every decision with its reason): {data / 'journal.sqlite3'}")

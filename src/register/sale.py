@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -320,13 +320,17 @@ class Register:
             self._abort(sale_id, answer, f"printer not ready: {ru} / {en}")
 
     def _abort(self, sale_id: str, answer: LoyaltyAnswer, why: str) -> None:
+        self._mark_aborted(sale_id, answer, why)
+        raise SaleError(f"{why}: no receipt was made")
+
+    def _mark_aborted(self, sale_id: str, answer: LoyaltyAnswer, why: str) -> None:
+        """No fiscal document for this sale: journal it and release the calculated purchase."""
         self.journal.advance(sale_id, Stage.ABORTED, aborted=why)
         if answer.purchase_id and self.loyalty is not None:
             body = {"purchaseId": answer.purchase_id}
             self.journal.enqueue(sale_id, "cancel", request_id(sale_id, "cancel"), body)
             self.flush_outbox()
         self._emit(sale_id, "aborted", reason=why)
-        raise SaleError(f"{why}: no receipt was made")
 
     def _record_fiscal(self, sale_id: str, receipt: Receipt, signed: ReceiptSigned) -> None:
         stamp = kkt_documents.receipt_stamp(self.fn, receipt, signed, kkt=self.config.kkt)
@@ -384,8 +388,8 @@ class Register:
                 signed = ReceiptSigned(receipt_no, fd, doc.fp)
                 self._record_fiscal(record.id, receipt, signed)
                 return signed
-        self.journal.advance(record.id, Stage.ABORTED, aborted="the FN made no receipt for this sale")
-        self._emit(record.id, "aborted", reason="no fiscal document")
+        answer = LoyaltyAnswer.from_journal(record.data.get("loyalty") or {})
+        self._mark_aborted(record.id, answer, "the FN made no receipt for this sale")
         return None
 
     # --- delivery and the loyalty backend -------------------------------------------------------
@@ -555,8 +559,7 @@ class Register:
             self._emit(record.id, "recovering", stage=record.stage.value)
             if record.stage in (Stage.STARTED, Stage.CALCULATED, Stage.DECIDED):
                 answer = LoyaltyAnswer.from_journal(record.data.get("loyalty") or {})
-                with suppress(SaleError):
-                    self._abort(record.id, answer, "interrupted before the receipt was made")
+                self._mark_aborted(record.id, answer, "interrupted before the receipt was made")
                 continue
             if record.stage is Stage.FISCAL_PENDING and self._settle_fiscal(record) is None:
                 continue

@@ -65,9 +65,7 @@ def test_killed_at_every_step(lab: LabClient, point: str, card: str) -> None:
 
     journal = Journal(config.journal)
     (killed,) = [
-        s
-        for s in journal.sales()
-        if Quantity.parse(s.data["request"]["lines"][0]["quantity"]).milli == grams
+        s for s in journal.sales() if Quantity.parse(s.data["request"]["lines"][0]["quantity"]).milli == grams
     ]
     journal.close()
 

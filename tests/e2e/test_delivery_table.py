@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from register.domain.decision import BuyerAnswer
 from register.fiscal.tlv import iter_tlv
-from register.sale import Identifier, Register, SaleOutcome, SaleRequest
+from register.sale import Identifier, Register, SaleError, SaleOutcome, SaleRequest
 
 from .conftest import LabClient
 
@@ -175,3 +177,23 @@ def test_printer_failing_after_the_fiscal_document_queues_a_reprint(
     assert f"{outcome.stamp.fp}" in printed
     assert not register.journal.sale(outcome.sale_id).data["delivery"]["reprintPending"]
     assert register.fn.status().last_fd == outcome.stamp.fd  # a reprint, not a second fiscal document
+
+
+def test_printer_out_of_paper_before_the_sale_makes_no_fiscal_document(
+    lab: LabClient, register: Register
+) -> None:
+    assert lab.lab.printer is not None
+    last_fd = register.fn.status().last_fd
+    lab.lab.printer.set_fault("paper-out")
+    try:
+        with pytest.raises(SaleError, match="printer not ready") as refused:
+            sell(register, "7000000000004", BuyerAnswer(False, None))
+    finally:
+        lab.lab.printer.clear_fault()
+    assert "no receipt was made" in str(refused.value)
+    assert register.fn.status().last_fd == last_fd
+    (aborted,) = [s for s in register.journal.sales(limit=1)]
+    assert aborted.stage.value == "aborted"
+    purchase_id = aborted.data["loyalty"]["purchaseId"]
+    statuses = {item["id"]: item["status"] for item in lab.crm_history("7000000000004")}
+    assert statuses[purchase_id] == "CANCELLED"

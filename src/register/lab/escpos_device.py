@@ -17,13 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
 
 from register.lab.escpos_model import PrintedReceipt
 from register.lab.escpos_parser import (
@@ -36,13 +34,13 @@ from register.lab.escpos_parser import (
     Unknown,
 )
 from register.lab.escpos_render import RenderedReceipt, render_png, render_text, write_receipts
+from register.lab.wire_log import BoundedWireLog
 from register.profiles import PrinterProfile, load_profile
 
 log = logging.getLogger(__name__)
 
 DLE = 0x10
 EOT, ENQ, DC4 = 0x04, 0x05, 0x14
-DEFAULT_WIRE_LOG_SIZE = 2000
 HOLD_LIMIT = 256 * 1024
 """Bytes kept while a cutter jam holds printing; more is lost (a real printer's buffer is ~4 KB)."""
 
@@ -305,31 +303,11 @@ class WireEntry:
         return f"{text}  # {self.note}" if self.note else text
 
 
-class WireLog:
+class WireLog(BoundedWireLog[WireEntry]):
     """Every chunk in and out, newest last, in a bounded deque and optionally a file (one line each)."""
 
-    def __init__(self, size: int = DEFAULT_WIRE_LOG_SIZE, path: Path | None = None) -> None:
-        self._entries: deque[WireEntry] = deque(maxlen=size)
-        self._lock = threading.Lock()
-        self._file: TextIO | None = path.open("a", encoding="ascii", buffering=1) if path else None
-
     def record(self, direction: str, data: bytes, note: str = "") -> None:
-        entry = WireEntry(time.time(), direction, data, note)
-        with self._lock:
-            self._entries.append(entry)
-            if self._file is not None:
-                self._file.write(entry.line() + "\n")
-
-    @property
-    def entries(self) -> list[WireEntry]:
-        with self._lock:
-            return list(self._entries)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        self.add(WireEntry(time.time(), direction, data, note))
 
 
 @dataclass(frozen=True, slots=True)

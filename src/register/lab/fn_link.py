@@ -11,21 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from register.fiscal.fn_protocol import FnError
 from register.fiscal.frame import Enq, Frame, FrameReader, Junk, encode_frame
+from register.lab.wire_log import BoundedWireLog
 
 log = logging.getLogger(__name__)
 
 WARNING_BIT = 0x80
-DEFAULT_WIRE_LOG_SIZE = 2000
 
 
 class AnswersFrames(Protocol):
@@ -157,31 +155,11 @@ class WireEntry:
         return f"{text} {self.note}" if self.note else text
 
 
-class WireLog:
+class WireLog(BoundedWireLog[WireEntry]):
     """Every frame in and out, newest last, in a bounded deque and optionally a file (one line each)."""
 
-    def __init__(self, size: int = DEFAULT_WIRE_LOG_SIZE, path: Path | None = None) -> None:
-        self._entries: deque[WireEntry] = deque(maxlen=size)
-        self._lock = threading.Lock()
-        self._file: TextIO | None = path.open("a", encoding="ascii", buffering=1) if path else None
-
     def record(self, direction: str, code: int | None, payload: bytes | Frame, note: str = "") -> None:
-        entry = WireEntry(time.time(), direction, code, payload, note)
-        with self._lock:
-            self._entries.append(entry)
-            if self._file is not None:
-                self._file.write(entry.line() + "\n")
-
-    @property
-    def entries(self) -> list[WireEntry]:
-        with self._lock:
-            return list(self._entries)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        self.add(WireEntry(time.time(), direction, code, payload, note))
 
 
 class FnLink:

@@ -197,3 +197,17 @@ def test_printer_out_of_paper_before_the_sale_makes_no_fiscal_document(
     purchase_id = aborted.data["loyalty"]["purchaseId"]
     statuses = {item["id"]: item["status"] for item in lab.crm_history("7000000000004")}
     assert statuses[purchase_id] == "CANCELLED"
+
+
+def test_refund_by_fd_number_of_a_paper_sale_is_printed(lab: LabClient, register: Register) -> None:
+    sale = sell(register, "7000000000004", BuyerAnswer(False, None))
+    assert sale.stamp is not None and sale.receipt is not None
+    before = len(lab.printed())
+    refund = register.refund_by(str(sale.stamp.fd), buyer=BuyerAnswer(False, None))
+    assert refund.printed and refund.receipt is not None
+    assert refund.receipt.total == sale.receipt.total
+    assert refund.stamp is not None and refund.stamp.qr.endswith("&n=2")
+    assert "ВОЗВРАТ ПРИХОДА" in lab.printed()[-1].read_text(encoding="utf-8")
+    assert len(lab.printed()) == before + 1
+    with pytest.raises(SaleError, match="is a refund"):
+        register.refund_by(str(refund.stamp.fd))

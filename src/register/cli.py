@@ -509,12 +509,13 @@ def sell(
     buyer = _buyer(e_receipt, also_paper, declined)
     identifier = Identifier("CardNumber", card) if card else Identifier("Phone", phone) if phone else None
 
-    def action(register, cfg):  # type: ignore[no-untyped-def]
-        try:
-            lines = tuple(cfg.catalogue.scan(spec) for spec in items)
-        except CatalogueError as exc:
-            raise click.UsageError(str(exc)) from None
-        kind = PaymentKind.CASH if pay == "cash" else PaymentKind.ELECTRONIC
+    try:  # every item is checked before any device is touched
+        lines = tuple(_load_config(config_path).catalogue.scan(spec) for spec in items)
+    except CatalogueError as exc:
+        raise click.UsageError(str(exc)) from None
+    kind = PaymentKind.CASH if pay == "cash" else PaymentKind.ELECTRONIC
+
+    def action(register, _cfg):  # type: ignore[no-untyped-def]
         return register.sell(SaleRequest(lines=lines, pay=kind, identifier=identifier, buyer=buyer))
 
     _run_sale(config_path, as_json, action)

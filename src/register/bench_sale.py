@@ -6,6 +6,9 @@ Every party runs in its own process, as in a shop: the lab (`register lab`) or t
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import secrets
 import statistics
 import subprocess
@@ -19,8 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import psutil
 
 from register.config import RegisterConfig
@@ -133,13 +137,62 @@ class LoadResult:
     errors: list[str]
 
 
-def _one_register(
-    base_url: str, fn: str, purchases: int, worker: int, out: LoadResult, lock: threading.Lock
-) -> None:
-    requests: list[float] = []
-    whole: list[float] = []
-    errors: list[str] = []
-    with httpx.Client(base_url=base_url, auth=("POS-1", "lab"), timeout=10.0) as client:
+class LoadError(Exception):
+    """A request of the load that did not get a 2xx answer."""
+
+
+class _Connection:
+    """One register's keep-alive HTTP/1.1 connection: a minimal JSON client, so that the load generator
+    (on the same cores as the backend) spends little CPU per request. Each request is timed from just
+    before it is written to when its whole answer is read."""
+
+    def __init__(self, host: str, port: int, authorization: str) -> None:
+        self._host, self._port = host, port
+        self._head = f"Host: {host}:{port}\r\nAuthorization: {authorization}\r\n".encode("ascii")
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, Any], latencies: list[float]) -> dict[str, Any]:
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        request = (
+            f"POST {path} HTTP/1.1\r\n".encode("ascii")
+            + self._head
+            + f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode("ascii")
+            + payload
+        )
+        started = time.perf_counter()
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        assert self._reader is not None
+        self._writer.write(request)
+        status_line = await self._reader.readline()
+        length = None
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if not status_line or length is None:
+            await self.close()
+            raise LoadError(f"POST {path}: no complete answer ({status_line!r})")
+        answer = await self._reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        status = int(status_line.split()[1])
+        if not 200 <= status < 300:
+            raise LoadError(f"POST {path}: {status} {answer[:200].decode(errors='replace')}")
+        return json.loads(answer)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._reader = self._writer = None
+
+
+async def _one_register(base_url: str, fn: str, purchases: int, worker: int, out: LoadResult) -> None:
+    """One register: its purchases one after another, each calculate, confirm, cheque-link."""
+    url = urlsplit(base_url)
+    token = base64.b64encode(b"POS-1:lab").decode("ascii")
+    connection = _Connection(url.hostname or "127.0.0.1", url.port or 80, f"Basic {token}")
+    try:
         for i in range(purchases):
             card = LOAD_CARDS[(worker + i) % len(LOAD_CARDS)]
             when = datetime.now().astimezone().isoformat()
@@ -170,53 +223,50 @@ def _one_register(
             }
             started = time.perf_counter()
             try:
-                t0 = time.perf_counter()
-                answer = client.post("/pos/v1/calculate", json=body)
-                requests.append(time.perf_counter() - t0)
-                answer.raise_for_status()
-                purchase = answer.json()["purchaseId"]
-                t0 = time.perf_counter()
-                client.post(
+                answer = await connection.post("/pos/v1/calculate", body, out.request_latencies)
+                purchase = answer["purchaseId"]
+                await connection.post(
                     "/pos/v1/confirm",
-                    json={"requestId": str(uuid.uuid4()), "purchaseId": purchase, "fiscal": fiscal},
-                ).raise_for_status()
-                requests.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                client.post(
+                    {"requestId": str(uuid.uuid4()), "purchaseId": purchase, "fiscal": fiscal},
+                    out.request_latencies,
+                )
+                await connection.post(
                     "/pos/v1/cheque-link",
-                    json={
+                    {
                         "requestId": str(uuid.uuid4()),
                         "purchaseId": purchase,
                         "fiscal": fiscal,
                         "url": f"http://127.0.0.1/rec/{fiscal['fd']}",
                         "qr": "t=1",
                     },
-                ).raise_for_status()
-                requests.append(time.perf_counter() - t0)
-            except httpx.HTTPError as exc:
-                errors.append(str(exc))
+                    out.request_latencies,
+                )
+            except (LoadError, ValueError, KeyError) as exc:
+                out.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
-            whole.append(time.perf_counter() - started)
-    with lock:
-        out.request_latencies += requests
-        out.purchase_latencies += whole
-        out.errors += errors
-        out.purchases += len(whole)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                out.errors.append(f"{type(exc).__name__}: {exc}")
+                await connection.close()  # broken: the next purchase connects again
+                continue
+            out.purchase_latencies.append(time.perf_counter() - started)
+            out.purchases += 1
+    finally:
+        await connection.close()
 
 
 def load_backend(base_url: str, registers: int, purchases_each: int) -> LoadResult:
+    """``registers`` registers at once (asyncio tasks, one connection each), each doing its purchases
+    one after another."""
     result = LoadResult(0, 0.0, [], [], [])
-    lock = threading.Lock()
     fn = f"9999{secrets.randbelow(10**12):012d}"  # a fiscal document is attached to one purchase only
-    threads = [
-        threading.Thread(target=_one_register, args=(base_url, fn, purchases_each, w, result, lock))
-        for w in range(registers)
-    ]
+
+    async def run_all() -> None:
+        await asyncio.gather(
+            *(_one_register(base_url, fn, purchases_each, w, result) for w in range(registers))
+        )
+
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    asyncio.run(run_all())
     result.seconds = time.perf_counter() - started
     return result
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -38,6 +39,7 @@ DESCRIPTION = (
     "Money in kopecks, times ISO 8601 with offset, every register request idempotent on requestId."
 )
 _MAX_REPORTED_ERRORS = 3
+REQUEST_THREADS = 4
 _CODE_OF_STATUS = {
     400: ErrorCode.VALIDATION,
     401: ErrorCode.UNAUTHORIZED,
@@ -62,6 +64,9 @@ def make_app(settings: BackendSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Requests run in anyio's thread pool. A few threads keep the cores busy; dozens only fight
+        # over the GIL (and, on SQLite, queue for the one writer anyway).
+        to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         backend.sender.start()
         try:
             yield

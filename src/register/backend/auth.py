@@ -21,6 +21,7 @@ TokenKind = Literal["member", "staff"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BASIC_CHALLENGE = 'Basic realm="loyalty-pos"'
 BEARER_CHALLENGE = 'Bearer realm="loyalty"'
+_CHECK_STRIPES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,31 +32,54 @@ class Device:
 
 class DeviceAuthenticator:
     """Checks register credentials; a verified secret is remembered (as a SHA-256) so that scrypt, slow
-    on purpose, runs once per register and not on every request."""
+    on purpose, runs once per register and not on every request. Concurrent first requests of a register
+    wait for one check instead of each running scrypt (16 MB of memory apiece) at the same time."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._verified: dict[str, tuple[bytes, Device]] = {}
+        self._checking = tuple(threading.Lock() for _ in range(_CHECK_STRIPES))  # by code, bounded
         self._lock = threading.Lock()
+
+    def known(self, code: str, secret: str) -> Device | None:
+        """The register when these credentials were verified before; None: ``authenticate`` must check."""
+        return self._known(code, _fingerprint(secret))
 
     def authenticate(self, code: str, secret: str) -> Device:
         if not code or _CONTROL.search(code) or len(code) > 64:
             raise _bad_device()
-        fingerprint = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        fingerprint = _fingerprint(secret)
+        known = self._known(code, fingerprint)
+        if known is not None:
+            return known
+        with self._checking[hash(code) % _CHECK_STRIPES]:
+            known = self._known(code, fingerprint)  # verified while this request waited
+            if known is not None:
+                return known
+            device = self._verify(code, secret)
+            with self._lock:
+                self._verified[code] = (fingerprint, device)
+            return device
+
+    def _known(self, code: str, fingerprint: bytes) -> Device | None:
         with self._lock:
             known = self._verified.get(code)
         if known is not None and hmac.compare_digest(known[0], fingerprint):
             return known[1]
+        return None
+
+    def _verify(self, code: str, secret: str) -> Device:
         with self._db.read() as conn:
             row = conn.execute(
                 select(devices.c.id, devices.c.secret_hash).where(devices.c.code == code)
             ).first()
         if row is None or not verify_secret(secret, row.secret_hash):
             raise _bad_device()
-        device = Device(row.id, code)
-        with self._lock:
-            self._verified[code] = (fingerprint, device)
-        return device
+        return Device(row.id, code)
+
+
+def _fingerprint(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
 def register_device(conn: Connection, code: str, secret: str) -> None:

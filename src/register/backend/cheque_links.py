@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
@@ -30,6 +30,22 @@ _NO_CONTACT = {
 }
 
 
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
+_ANY_LINK = select(cheque_links.c.id).where(cheque_links.c.purchase_id == bindparam("record_id")).limit(1)
+_SAME_LINK = (
+    select(cheque_links.c.id)
+    .where(cheque_links.c.purchase_id == bindparam("record_id"), cheque_links.c.url == bindparam("url"))
+    .limit(1)
+)
+_INSERT_LINK = insert(cheque_links)
+_INSERT_MESSAGE = insert(messages)
+_MESSAGES_OF = (
+    select(messages.c.id, messages.c.channel, messages.c.status)
+    .where(messages.c.purchase_id == bindparam("record_id"))
+    .order_by(messages.c.created_at, messages.c.channel, messages.c.id)
+)
+
+
 def store_link(conn: Connection, record_id: str, fiscal: Fiscal, url: str, qr: str) -> list[MessageBrief]:
     """Store the link of a purchase or refund; fire the offers on its first link in mode LOYALTY."""
     record = lock_record(conn, record_id)
@@ -48,15 +64,16 @@ def store_link(conn: Connection, record_id: str, fiscal: Fiscal, url: str, qr: s
     first_link = not _has_link(conn, record_id)
     if not _has_link(conn, record_id, url):
         conn.execute(
-            insert(cheque_links).values(
-                purchase_id=record_id,
-                url=url,
-                qr=qr,
-                fiscal_fn=fiscal.fn,
-                fiscal_fd=fiscal.fd,
-                fiscal_fp=fiscal.fp,
-                created_at=utc_now_text(),
-            )
+            _INSERT_LINK,
+            {
+                "purchase_id": record_id,
+                "url": url,
+                "qr": qr,
+                "fiscal_fn": fiscal.fn,
+                "fiscal_fd": fiscal.fd,
+                "fiscal_fp": fiscal.fp,
+                "created_at": utc_now_text(),
+            },
         )
     if first_link and record["delivery_mode"] == DeliveryMode.LOYALTY.value and record["member_id"]:
         member = load_member(conn, record["member_id"])
@@ -66,11 +83,7 @@ def store_link(conn: Connection, record_id: str, fiscal: Fiscal, url: str, qr: s
 
 
 def messages_of(conn: Connection, record_id: str) -> list[MessageBrief]:
-    rows = conn.execute(
-        select(messages.c.id, messages.c.channel, messages.c.status)
-        .where(messages.c.purchase_id == record_id)
-        .order_by(messages.c.created_at, messages.c.channel, messages.c.id)
-    )
+    rows = conn.execute(_MESSAGES_OF, {"record_id": record_id})
     return [MessageBrief(id=row.id, channel=row.channel, status=public_status(row.status)) for row in rows]
 
 
@@ -80,10 +93,9 @@ def public_status(stored: str) -> str:
 
 
 def _has_link(conn: Connection, record_id: str, url: str | None = None) -> bool:
-    query = select(cheque_links.c.id).where(cheque_links.c.purchase_id == record_id)
-    if url is not None:
-        query = query.where(cheque_links.c.url == url)
-    return conn.execute(query.limit(1)).first() is not None
+    if url is None:
+        return conn.execute(_ANY_LINK, {"record_id": record_id}).first() is not None
+    return conn.execute(_SAME_LINK, {"record_id": record_id, "url": url}).first() is not None
 
 
 def _queue_offer_messages(conn: Connection, record: RowMapping, member: Member, url: str) -> None:
@@ -99,20 +111,21 @@ def _queue_offer_messages(conn: Connection, record: RowMapping, member: Member, 
         channel = offer["channel"]
         recipient = _recipient(member, channel)
         conn.execute(
-            insert(messages).values(
-                id=str(uuid.uuid4()),
-                member_id=member.id,
-                purchase_id=record["id"],
-                offer_id=offer["id"],
-                channel=channel,
-                recipient=recipient,
-                subject=render(offer["subject"], values)[:400],
-                body=render(offer["template"], values),
-                link=url,
-                status="queued" if recipient else "failed",
-                error=None if recipient else _NO_CONTACT[channel],
-                created_at=utc_text(now),
-            )
+            _INSERT_MESSAGE,
+            {
+                "id": str(uuid.uuid4()),
+                "member_id": member.id,
+                "purchase_id": record["id"],
+                "offer_id": offer["id"],
+                "channel": channel,
+                "recipient": recipient,
+                "subject": render(offer["subject"], values)[:400],
+                "body": render(offer["template"], values),
+                "link": url,
+                "status": "queued" if recipient else "failed",
+                "error": None if recipient else _NO_CONTACT[channel],
+                "created_at": utc_text(now),
+            },
         )
 
 

@@ -20,6 +20,7 @@ class Backend:
     sender: MessageSender
 
 
-def backend_of(request: Request) -> Backend:
-    """FastAPI dependency: the service the request arrived at."""
+async def backend_of(request: Request) -> Backend:
+    """FastAPI dependency: the service the request arrived at (async: FastAPI runs a plain ``def``
+    dependency in its thread pool, a hop that costs more than this lookup)."""
     return request.app.state.backend

@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_POOL_SIZE = 40
+PG_POOL_OVERFLOW = 10
 _BEGIN_OPTION = "register_sqlite_begin"
 
 
@@ -50,6 +52,7 @@ class Database:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = threading.Lock()
+        self._write_conn: Connection | None = None  # SQLite: the one writing connection, kept open
         if self.is_sqlite:
             Path(str(self.url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(
@@ -58,15 +61,27 @@ class Database:
             _install_sqlite_hooks(self.engine)
             self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # As many kept connections as requests can run at once (the thread pool's 40 threads): beyond
+            # pool_size a connection is opened and closed per checkout, and PostgreSQL forks a process
+            # for each one.
+            self.engine = create_engine(
+                self.url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW, pool_pre_ping=True
+            )
             self._writer = self.engine
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that may write; committed on success, rolled back on any exception."""
         if self.is_sqlite:
-            with self._write_lock, self._writer.begin() as conn:
-                yield conn
+            # Writes are serial here anyway: one connection kept for them saves a pool checkout a write.
+            with self._write_lock:
+                conn = self._write_conn
+                if conn is not None and conn.invalidated:
+                    conn.close()
+                if conn is None or conn.closed:
+                    conn = self._write_conn = self._writer.connect()
+                with conn.begin():
+                    yield conn
         else:
             with self._writer.begin() as conn:
                 yield conn
@@ -78,6 +93,10 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        with self._write_lock:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
         self.engine.dispose()
 
 
@@ -96,4 +115,5 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+        # Straight to the driver: exec_driver_sql would run SQLAlchemy's whole execution path per BEGIN.
+        conn.connection.driver_connection.execute(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))

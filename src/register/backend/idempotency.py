@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from register.backend import errors
@@ -25,6 +25,15 @@ from register.backend.schema import pos_requests
 from register.backend.timeutil import utc_now_text
 
 _CLAIMED = 0  # status_code of a row whose transaction has not stored its answer yet
+
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
+_KEY_MATCHES = (
+    pos_requests.c.device_id == bindparam("key_device"),
+    pos_requests.c.request_id == bindparam("key_request"),
+)
+_SELECT_STORED = select(pos_requests).where(*_KEY_MATCHES)
+_INSERT = insert(pos_requests)
+_UPDATE_ANSWER = update(pos_requests).where(*_KEY_MATCHES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +58,10 @@ def request_key(device_id: int, request_id: str, endpoint: str, body: dict[str, 
 
 
 def run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any]]) -> Answer:
-    """The stored answer for ``key``, or the answer of ``work`` (run and stored in one transaction)."""
-    stored = _replay_if_stored(db, key)
-    if stored is not None:
-        return stored
+    """The stored answer for ``key``, or the answer of ``work`` (run and stored in one transaction).
+
+    The stored answer is looked up inside the writing transaction only: a replay is rare, and a separate
+    read first would cost every new request a transaction."""
     try:
         with db.write() as conn:
             replay = _stored(conn, key)
@@ -110,15 +119,7 @@ def _replay_if_stored(db: Database, key: RequestKey) -> Answer | None:
 
 
 def _stored(conn: Connection, key: RequestKey) -> Answer | None:
-    row = (
-        conn.execute(
-            select(pos_requests).where(
-                pos_requests.c.device_id == key.device_id, pos_requests.c.request_id == key.request_id
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
+    row = conn.execute(_SELECT_STORED, _key_params(key)).mappings().one_or_none()
     if row is None or row["status_code"] == _CLAIMED:
         return None
     if row["endpoint"] != key.endpoint or row["body_digest"] != key.body_digest:
@@ -131,9 +132,12 @@ def _stored(conn: Connection, key: RequestKey) -> Answer | None:
 
 def _store(conn: Connection, key: RequestKey, answer: Answer) -> None:
     conn.execute(
-        update(pos_requests)
-        .where(pos_requests.c.device_id == key.device_id, pos_requests.c.request_id == key.request_id)
-        .values(status_code=answer.status, answer=json.dumps(answer.body, ensure_ascii=False))
+        _UPDATE_ANSWER,
+        {
+            **_key_params(key),
+            "status_code": answer.status,
+            "answer": json.dumps(answer.body, ensure_ascii=False),
+        },
     )
 
 
@@ -145,13 +149,18 @@ def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
 
 def _insert(conn: Connection, key: RequestKey, answer: Answer) -> None:
     conn.execute(
-        insert(pos_requests).values(
-            device_id=key.device_id,
-            request_id=key.request_id,
-            endpoint=key.endpoint,
-            body_digest=key.body_digest,
-            status_code=answer.status,
-            answer=json.dumps(answer.body, ensure_ascii=False),
-            created_at=utc_now_text(),
-        )
+        _INSERT,
+        {
+            "device_id": key.device_id,
+            "request_id": key.request_id,
+            "endpoint": key.endpoint,
+            "body_digest": key.body_digest,
+            "status_code": answer.status,
+            "answer": json.dumps(answer.body, ensure_ascii=False),
+            "created_at": utc_now_text(),
+        },
     )
+
+
+def _key_params(key: RequestKey) -> dict[str, Any]:
+    return {"key_device": key.device_id, "key_request": key.request_id}

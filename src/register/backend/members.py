@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +28,15 @@ from register.backend.settings import DeliveryMode
 
 LAB_CONFIRMATION_CODE = "0000"
 _CARD_IDENTIFIERS = frozenset({"CardNumber", "CardBarCode", "QrCode"})
+
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
+_BY_ID = select(members).where(members.c.id == bindparam("member_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_BY_CARD = (
+    select(members).join(cards, cards.c.member_id == members.c.id).where(cards.c.number == bindparam("card"))
+)
+_BY_PHONE = select(members).where(members.c.phone == bindparam("phone"), members.c.phone_confirmed.is_(True))
+_BY_EMAIL = select(members).where(members.c.email == bindparam("email"), members.c.email_confirmed.is_(True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +93,8 @@ def fold_name(name: str) -> str:
 
 
 def load_member(conn: Connection, member_id: str, *, for_update: bool = False) -> Member | None:
-    query = select(members).where(members.c.id == member_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().one_or_none()
+    query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+    row = conn.execute(query, {"member_id": member_id}).mappings().one_or_none()
     return Member.from_row(row) if row is not None else None
 
 
@@ -103,22 +110,16 @@ def find_by_identifier(conn: Connection, kind: str, value: str) -> Member:
     confirmed contact.
     """
     if kind in _CARD_IDENTIFIERS:
-        query = (
-            select(members)
-            .join(cards, cards.c.member_id == members.c.id)
-            .where(cards.c.number == value.strip())
-        )
+        query, params = _BY_CARD, {"card": value.strip()}
     else:
         try:
             if kind == "Phone":
-                phone = normalise_phone(value)
-                query = select(members).where(members.c.phone == phone, members.c.phone_confirmed.is_(True))
+                query, params = _BY_PHONE, {"phone": normalise_phone(value)}
             else:
-                email = normalise_email(value)
-                query = select(members).where(members.c.email == email, members.c.email_confirmed.is_(True))
+                query, params = _BY_EMAIL, {"email": normalise_email(value)}
         except ContactError:
             raise errors.member_not_found() from None
-    row = conn.execute(query).mappings().one_or_none()
+    row = conn.execute(query, params).mappings().one_or_none()
     if row is None:
         raise errors.member_not_found()
     member = Member.from_row(row)

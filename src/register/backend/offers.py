@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
@@ -20,6 +20,11 @@ from register.domain import format_rub
 PLACEHOLDERS = frozenset({"receipt_url", "total", "datetime", "shop"})
 EVENT_PURCHASE_COMPLETED = "purchase_completed"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_ACTIVE_FOR_EVENT = (  # built once, compiled once
+    select(offers)
+    .where(offers.c.event == bindparam("event"), offers.c.active.is_(True))
+    .order_by(offers.c.created_at)
+)
 
 
 class TemplateError(ValueError):
@@ -70,9 +75,7 @@ def update_offer(conn: Connection, offer_id: str, fields: OfferFields) -> Offer:
 
 def offers_in_force(conn: Connection, event: str, moment: datetime) -> list[RowMapping]:
     """Active offers for ``event`` whose lifetime includes ``moment``."""
-    rows = conn.execute(
-        select(offers).where(offers.c.event == event, offers.c.active.is_(True)).order_by(offers.c.created_at)
-    ).mappings()
+    rows = conn.execute(_ACTIVE_FOR_EVENT, {"event": event}).mappings()
     return [
         row
         for row in rows

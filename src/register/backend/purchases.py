@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
@@ -43,6 +43,23 @@ from register.domain import format_rub
 KOPECKS_PER_POINT = 100_00  # 1 point per full 100 roubles
 OPERATION_SALE = 1
 OPERATION_SALE_RETURN = 2
+
+
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
+_LOCK_RECORD = select(purchases).where(purchases.c.id == bindparam("record_id")).with_for_update()
+_RECORD_BY_DOCUMENT = (
+    select(purchases)
+    .where(purchases.c.fiscal_fn == bindparam("fn"), purchases.c.fiscal_fd == bindparam("fd"))
+    .with_for_update()
+)
+_INSERT_RECORD = insert(purchases)
+_INSERT_LINES = insert(purchase_lines)
+_UPDATE_RECORD = update(purchases).where(purchases.c.id == bindparam("record_id"))
+_ADD_POINTS = (
+    update(members)
+    .where(members.c.id == bindparam("member_id_"))
+    .values(balance=members.c.balance + bindparam("points_", type_=members.c.balance.type))
+)
 
 
 class Status(StrEnum):
@@ -135,16 +152,11 @@ def confirm(conn: Connection, purchase_id: str, fiscal: Fiscal) -> ConfirmAnswer
     _require_document_unused(conn, fiscal, purchase_id)
     points = points_for(record["total"]) if record["member_id"] else 0
     conn.execute(
-        update(purchases)
-        .where(purchases.c.id == purchase_id)
-        .values(status=Status.CONFIRMED, points=points, **_fiscal_columns(fiscal))
+        _UPDATE_RECORD,
+        {"record_id": purchase_id, "status": Status.CONFIRMED, "points": points, **_fiscal_columns(fiscal)},
     )
     if points:
-        conn.execute(
-            update(members)
-            .where(members.c.id == record["member_id"])
-            .values(balance=members.c.balance + points)
-        )
+        conn.execute(_ADD_POINTS, {"member_id_": record["member_id"], "points_": points})
     return ConfirmAnswer(purchase_id=purchase_id, status="CONFIRMED", points_earned=points)
 
 
@@ -157,7 +169,7 @@ def cancel(conn: Connection, purchase_id: str) -> CancelAnswer:
             f"Покупка {purchase_id} уже подтверждена: отмена невозможна, оформите возврат"
         )
     if record["status"] == Status.CALCULATED:
-        conn.execute(update(purchases).where(purchases.c.id == purchase_id).values(status=Status.CANCELLED))
+        conn.execute(_UPDATE_RECORD, {"record_id": purchase_id, "status": Status.CANCELLED})
     return CancelAnswer(purchase_id=purchase_id, status="CANCELLED")
 
 
@@ -198,11 +210,7 @@ def refund(conn: Connection, device_id: int, fields: RefundFields) -> RefundAnsw
     )
     _insert_lines(conn, refund_id, fields.lines)
     if reversal:
-        conn.execute(
-            update(members)
-            .where(members.c.id == original["member_id"])
-            .values(balance=members.c.balance - reversal)
-        )
+        conn.execute(_ADD_POINTS, {"member_id_": original["member_id"], "points_": -reversal})
     return RefundAnswer(
         refund_id=refund_id,
         purchase_id=original["id"],
@@ -213,16 +221,11 @@ def refund(conn: Connection, device_id: int, fields: RefundFields) -> RefundAnsw
 
 def lock_record(conn: Connection, record_id: str) -> RowMapping | None:
     """A purchase or refund row, locked for the rest of the transaction (PostgreSQL; SQLite is serial)."""
-    return (
-        conn.execute(select(purchases).where(purchases.c.id == record_id).with_for_update())
-        .mappings()
-        .one_or_none()
-    )
+    return conn.execute(_LOCK_RECORD, {"record_id": record_id}).mappings().one_or_none()
 
 
 def record_by_document(conn: Connection, fn: str, fd: int) -> RowMapping | None:
-    query = select(purchases).where(purchases.c.fiscal_fn == fn, purchases.c.fiscal_fd == fd)
-    return conn.execute(query.with_for_update()).mappings().one_or_none()
+    return conn.execute(_RECORD_BY_DOCUMENT, {"fn": fn, "fd": fd}).mappings().one_or_none()
 
 
 def record_delivery(record: RowMapping) -> ElectronicCheque:
@@ -321,32 +324,33 @@ def _insert_record(
     points: int,
 ) -> None:
     conn.execute(
-        insert(purchases).values(
-            id=purchase_id,
-            kind=kind,
-            device_id=device_id,
-            member_id=member_id,
-            original_id=original_id,
-            cheque_number=cheque_number,
-            cheque_datetime=cheque_datetime,
-            occurred_at=occurred_at,
-            total=total,
-            discount=0,
-            status=status,
-            delivery_mode=delivery.mode,
-            paper_refused=delivery.paper_refused,
-            notifier_kind=delivery.notifier_kind,
-            notifier_value=delivery.notifier_value,
-            points=points,
-            created_at=utc_now_text(),
+        _INSERT_RECORD,
+        {
+            "id": purchase_id,
+            "kind": kind,
+            "device_id": device_id,
+            "member_id": member_id,
+            "original_id": original_id,
+            "cheque_number": cheque_number,
+            "cheque_datetime": cheque_datetime,
+            "occurred_at": occurred_at,
+            "total": total,
+            "discount": 0,
+            "status": status,
+            "delivery_mode": delivery.mode,
+            "paper_refused": delivery.paper_refused,
+            "notifier_kind": delivery.notifier_kind,
+            "notifier_value": delivery.notifier_value,
+            "points": points,
+            "created_at": utc_now_text(),
             **_fiscal_columns(fiscal),
-        )
+        },
     )
 
 
 def _insert_lines(conn: Connection, purchase_id: str, lines: list[ChequeLine]) -> None:
     conn.execute(
-        insert(purchase_lines),
+        _INSERT_LINES,
         [
             {
                 "purchase_id": purchase_id,

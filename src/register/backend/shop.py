@@ -10,6 +10,7 @@ from register.backend.schema import shop_settings
 from register.backend.settings import DeliveryMode
 
 _ROW_ID = 1
+_SELECT_ROW = select(shop_settings).where(shop_settings.c.id == _ROW_ID)  # built once, compiled once
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ def ensure_shop_settings(conn: Connection, mode: DeliveryMode, shop_name: str) -
 
 
 def load_shop(conn: Connection) -> ShopState:
-    row = conn.execute(select(shop_settings).where(shop_settings.c.id == _ROW_ID)).mappings().one()
+    row = conn.execute(_SELECT_ROW).mappings().one()
     return ShopState(DeliveryMode(row["delivery_mode"]), row["shop_name"])
 
 

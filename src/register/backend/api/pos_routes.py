@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from register.backend import errors
 from register.backend.api.docs import refusals
@@ -45,12 +46,16 @@ _basic = HTTPBasic(auto_error=False, description="Register: device code and secr
 BackendDep = Annotated[Backend, Depends(backend_of)]
 
 
-def current_device(
+async def current_device(
     backend: BackendDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
 ) -> Device:
+    """The calling register: from the cache on the event loop, else checked (scrypt) in the thread pool."""
     if credentials is None:
         raise errors.unauthorized("Нужна авторизация кассы (HTTP Basic: код кассы и пароль)", BASIC_CHALLENGE)
-    return backend.devices.authenticate(credentials.username, credentials.password)
+    known = backend.devices.known(credentials.username, credentials.password)
+    if known is not None:
+        return known
+    return await run_in_threadpool(backend.devices.authenticate, credentials.username, credentials.password)
 
 
 DeviceDep = Annotated[Device, Depends(current_device)]

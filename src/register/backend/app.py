@@ -24,7 +24,7 @@ from register.backend.auth import DeviceAuthenticator
 from register.backend.context import Backend
 from register.backend.database import Database
 from register.backend.errors import ApiError, ErrorCode
-from register.backend.migrations import migrate
+from register.backend.migrations import migrate, startup_lock
 from register.backend.seed import seed_lab
 from register.backend.sender import MessageSender
 from register.backend.settings import BackendSettings, DeliveryMode
@@ -54,6 +54,7 @@ def make_app(settings: BackendSettings) -> FastAPI:
     db = Database(settings.db_url)
     migrate(db)
     with db.write() as conn:
+        startup_lock(conn, db)  # several backends starting at once seed the shop once
         if settings.seed == "lab":
             ensure_shop_settings(conn, DeliveryMode.LOYALTY, settings.shop_name_default)
             seed_lab(conn)

@@ -45,11 +45,17 @@ def current_version(conn: Connection) -> int:
     return conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
 
 
+def startup_lock(conn: Connection, db: Database) -> None:
+    """Serialise the start-up work of several backends on one database until this transaction ends
+    (SQLite's write transaction already does)."""
+    if not db.is_sqlite:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+
+
 def migrate(db: Database) -> int:
     """Apply every migration the database lacks, in order, in one transaction; return the head version."""
     with db.write() as conn:
-        if not db.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        startup_lock(conn, db)
         schema_version.create(conn, checkfirst=True)
         version = current_version(conn)
         if version > HEAD:

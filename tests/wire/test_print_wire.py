@@ -188,3 +188,19 @@ def test_switched_off_network_printer(
     with PrinterDriver.open(uri) as driver, pytest.raises(PrinterDriverError, match=r"127\.0\.0\.1"):
         driver.print_receipt(receipt, stamp)
     assert server.device.receipts == []
+
+
+def test_register_devices_finds_the_usb_printer_through_pyusb(tmp_path: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from register.lab.usb_backend import get_backend
+    from register.printing.devices import KIND_PRINTER, list_devices
+
+    server = PrinterServer(tmp_path / "usb", profile="TM-T88V", usb=True)
+    address = server.start()
+    try:
+        bridge = parse_qs(urlsplit(address.replace("usb:", "usb://", 1)).query)["bridge"][0]
+        found = [d for d in list_devices(usb_backend=get_backend(bridge=bridge)) if d.uri.startswith("usb:")]
+    finally:
+        server.stop()
+    assert [(d.kind, d.uri) for d in found] == [(KIND_PRINTER, "usb:04b8:0202?profile=TM-T88V")]

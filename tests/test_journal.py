@@ -88,3 +88,23 @@ def test_unknown_sale_and_newer_schema_are_clear_errors(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(JournalError, match="newer"):
         Journal(path)
+
+
+def test_a_version_1_journal_is_migrated_and_its_sales_found_by_fiscal(tmp_path: Path) -> None:
+    from register.journal import SCHEMA_V1
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for statement in SCHEMA_V1:
+        db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute(
+        "INSERT INTO sales VALUES ('old', 'sale', 'done', 't', 't', ?)",
+        ('{"fiscal": {"fn": "9999000000000001", "fd": 12}}',),
+    )
+    db.commit()
+    db.close()
+    journal = Journal(path)
+    found = journal.find_by_fiscal("9999000000000001", 12)
+    assert found is not None and found.id == "old"

@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_V1 = (
     """
     CREATE TABLE sales (
@@ -57,6 +57,13 @@ SCHEMA_V1 = (
         done_at TEXT
     )
     """,
+)
+SCHEMA_V2 = (
+    "ALTER TABLE sales ADD COLUMN fiscal_fn TEXT",
+    "ALTER TABLE sales ADD COLUMN fiscal_fd INTEGER",
+    "UPDATE sales SET fiscal_fn = json_extract(data, '$.fiscal.fn'),"
+    " fiscal_fd = json_extract(data, '$.fiscal.fd')",
+    "CREATE INDEX sales_fiscal ON sales (fiscal_fn, fiscal_fd)",
 )
 REQUEST_NAMESPACE = uuid.UUID("5b0c6f8e-3f57-4d8b-9a53-6f1d2a0c9e11")
 
@@ -142,6 +149,10 @@ class Journal:
             if version < 1:
                 for statement in SCHEMA_V1:
                     db.execute(statement)
+            if version < 2:  # refunds find their sale by FN and FD number through an index
+                for statement in SCHEMA_V2:
+                    db.execute(statement)
+            if version < SCHEMA_VERSION:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager
@@ -187,9 +198,11 @@ class Journal:
             ).fetchone()
             if done is None:
                 merged = json.loads(row[0]) | data
+                fiscal = merged.get("fiscal") or {}
                 db.execute(
-                    "UPDATE sales SET stage = ?, updated_at = ?, data = ? WHERE id = ?",
-                    (stage, now, _dump(merged), sale_id),
+                    "UPDATE sales SET stage = ?, updated_at = ?, data = ?, fiscal_fn = ?, fiscal_fd = ? "
+                    "WHERE id = ?",
+                    (stage, now, _dump(merged), fiscal.get("fn"), fiscal.get("fd"), sale_id),
                 )
                 db.execute(
                     "INSERT INTO steps (sale_id, step, at, data) VALUES (?, ?, ?, ?)",
@@ -241,12 +254,10 @@ class Journal:
 
     def find_by_fiscal(self, fn: str, fd: int) -> SaleRecord | None:
         with self._lock:
-            rows = self._db.execute("SELECT id, data FROM sales").fetchall()
-        for sale_id, raw in rows:
-            fiscal = json.loads(raw).get("fiscal")
-            if fiscal and fiscal.get("fn") == fn and fiscal.get("fd") == fd:
-                return self.sale(sale_id)
-        return None
+            row = self._db.execute(
+                "SELECT id FROM sales WHERE fiscal_fn = ? AND fiscal_fd = ?", (fn, fd)
+            ).fetchone()
+        return self.sale(row[0]) if row else None
 
     # --- outbox of loyalty calls ---------------------------------------------------------------
 

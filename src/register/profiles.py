@@ -55,8 +55,10 @@ class PrinterProfile:
     """Characters per line in font A (12×24)."""
     columns_b: int
     """Characters per line in font B."""
-    code_pages: dict[str, int]
-    """Code page name (PC866, WPC1251, …) -> this model's ``ESC t n`` number."""
+    code_pages: dict[str, tuple[int, ...]]
+    """Code page name (PC866, WPC1251, …) -> this model's ``ESC t n`` numbers for it: the first is the one
+    sent, all of them are accepted (clones give one table several numbers: POS-5890 PC866 is 17 and 59,
+    escpos.md §1.2). In the TOML a number or a list of numbers."""
     cyrillic_code_page: str
     """The code page used for Russian text."""
     power_on_code_page: str
@@ -85,6 +87,11 @@ class PrinterProfile:
         return self.dpi / 25.4
 
     def table_number(self, code_page: str) -> int:
+        """The ``ESC t n`` number to send for a code page: the first the profile lists."""
+        return self.table_numbers(code_page)[0]
+
+    def table_numbers(self, code_page: str) -> tuple[int, ...]:
+        """Every ``ESC t n`` number this model accepts for a code page, the one to send first."""
         try:
             return self.code_pages[code_page]
         except KeyError:
@@ -99,8 +106,8 @@ class PrinterProfile:
 
     def code_page_of(self, number: int) -> str | None:
         """The code page name this model gives ``ESC t number``, or None."""
-        for name, n in self.code_pages.items():
-            if n == number:
+        for name, numbers in self.code_pages.items():
+            if number in numbers:
                 return name
         return None
 
@@ -119,6 +126,27 @@ def _field(data: dict[str, object], key: str, kind: type, where: str) -> object:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ProfileError(f"{where}: field {key!r} must be {kind.__name__}, got {value!r}")
     return value
+
+
+def _code_pages(data: dict[str, object], where: str) -> dict[str, tuple[int, ...]]:
+    """``{ PC437 = 0, PC866 = [17, 59] }`` -> name -> numbers; a number may name one table only."""
+    pages: dict[str, tuple[int, ...]] = {}
+    owner: dict[int, str] = {}
+    for name, value in data.items():
+        numbers = value if isinstance(value, list) else [value]
+        if not numbers or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 255 for n in numbers
+        ):
+            raise ProfileError(
+                f"{where} [code_pages]: {name} must be a number 0..255 or a non-empty list of them, "
+                f"got {value!r}"
+            )
+        for n in numbers:
+            if n in owner:
+                raise ProfileError(f"{where} [code_pages]: ESC t {n} is given to both {owner[n]} and {name}")
+            owner[n] = str(name)
+        pages[str(name)] = tuple(numbers)
+    return pages
 
 
 def parse_profile(text: str, where: str) -> PrinterProfile:
@@ -145,7 +173,7 @@ def parse_profile(text: str, where: str) -> PrinterProfile:
         paper_mm=int(_field(data, "paper_mm", int, where)),  # type: ignore[call-overload]
         columns_a=int(_field(columns, "a", int, f"{where} [columns]")),  # type: ignore[arg-type,call-overload]
         columns_b=int(_field(columns, "b", int, f"{where} [columns]")),  # type: ignore[arg-type,call-overload]
-        code_pages={str(k): int(v) for k, v in code_pages.items()},  # type: ignore[union-attr]
+        code_pages=_code_pages(code_pages, where),  # type: ignore[arg-type]
         cyrillic_code_page=str(_field(data, "cyrillic_code_page", str, where)),
         power_on_code_page=str(_field(data, "power_on_code_page", str, where)),
         native_qr=bool(_field(data, "native_qr", bool, where)),

@@ -1,7 +1,7 @@
 """Regenerate the golden ESC/POS streams in hw-fixtures/escpos/ (NAME.bin, one per printer profile).
 
 Each stream is a short receipt (escpos.md §2.2) produced by plain python-escpos (``Dummy``) with the
-model's python-escpos profile. The NAME.txt beside each file is written by hand from what is printed here,
+model's python-escpos profile, nothing added: the code table number is the one python-escpos picks. The NAME.txt beside each file is written by hand from what is printed here,
 never by this script. Run: ``.venv/bin/python tests/lab/make_escpos_fixtures.py``.
 """
 
@@ -28,11 +28,7 @@ def golden_stream(profile: PrinterProfile) -> bytes:
     printer = Dummy(profile=profile.escpos_profile)
     printer.hw("INIT")
     printer.set(align="center", bold=True, double_width=True, double_height=True)
-    printer.charcode("CP866")
-    pc866 = profile.table_number("PC866")
-    if printer.output[-1] != pc866:
-        # python-escpos picks its profile's last CP866 slot (POS-5890: 59); send this model's number too.
-        printer._raw(bytes([0x1B, 0x74, pc866]))
+    printer.charcode("CP866")  # python-escpos' own choice of number: POS-5890 gets ESC t 59 (escpos.md §2.4)
     printer.textln(TITLE)
     printer.set_with_default()
     printer.textln(ITEM)

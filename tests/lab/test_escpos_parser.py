@@ -81,6 +81,17 @@ def test_code_table_numbers_are_the_models() -> None:
     assert printed(bytes.fromhex("1b 74 07 89 0a")).text_lines == ["ë"]
 
 
+def test_a_table_with_two_numbers_answers_to_both() -> None:
+    # escpos.md §1.2: POS-5890 clones take PC866 as ESC t 17 and as ESC t 59; 0x89 is "Й" in CP866.
+    assert printed(bytes.fromhex("1b 74 11 89 0a"), "POS-5890").text_lines == ["Й"]
+    assert printed(bytes.fromhex("1b 74 3b 89 0a"), "POS-5890").text_lines == ["Й"]
+    events, _ = parse(bytes.fromhex("1b 74 3b 89 0a") + CUT, "POS-5890")
+    assert [event for event in events if isinstance(event, Unknown)] == []
+    # An Epson does not know 59: the table stays PC437, where 0x89 is "ë".
+    events, _ = parse(bytes.fromhex("1b 74 3b 89 0a") + CUT)
+    assert Unknown(b"\x1bt\x3b", 0) in events
+
+
 def test_power_on_table_is_pc437_and_esc_at_restores_it() -> None:
     # escpos.md §2.4: python-escpos 3.1 sends no ESC t after the second INIT; the printer is back in PC437.
     events, rest = parse(bytes.fromhex("1b 40 1b 74 11 8e aa 0a 1b 40 8e aa 0a"))

@@ -70,10 +70,16 @@ def test_golden_stream_is_what_python_escpos_sends_today(name: str) -> None:
     assert golden_stream(load_profile(name)) == (FIXTURES / f"{name}.bin").read_bytes()
 
 
-def test_pos_5890_golden_carries_python_escpos_table_59_which_the_model_ignores() -> None:
+def test_pos_5890_golden_is_plain_python_escpos_with_table_59_which_the_model_takes_as_pc866() -> None:
     data = (FIXTURES / "POS-5890.bin").read_bytes()
+    # ESC @, ESC ! 00 ESC ! 00 ESC ! 30, ESC E 1, ESC a 1, then python-escpos' CP866 slot: ESC t 59
+    # (escpos.md §2.2, §2.4), and no other ESC t: POS-5890 takes 59 as PC866 like 17 (§1.2).
+    assert data[:20] == bytes.fromhex("1b 40 1b 21 00 1b 21 00 1b 21 30 1b 45 01 1b 61 01 1b 74 3b")
+    assert data.count(b"\x1bt") == 1
+    # "ЧЕК №42" in CP866 right after it (escpos.md §2.2)
+    assert data[20:28] == bytes.fromhex("97 85 8a 20 fc 34 32 0a")
     events = EscposParser(load_profile("POS-5890")).feed(data)
-    assert [event for event in events if isinstance(event, Unknown)] == [Unknown(b"\x1bt\x3b", 17)]
+    assert [event for event in events if isinstance(event, Unknown)] == []
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)

@@ -1,8 +1,9 @@
 """Regenerate the golden ESC/POS streams in hw-fixtures/escpos/ (NAME.bin, one per printer profile).
 
 Each stream is a short receipt (escpos.md §2.2) produced by plain python-escpos (``Dummy``) with the
-model's python-escpos profile, nothing added: the code table number is the one python-escpos picks. The NAME.txt beside each file is written by hand from what is printed here,
-never by this script. Run: ``.venv/bin/python tests/lab/make_escpos_fixtures.py``.
+model's python-escpos profile, nothing added: the code table number is the one python-escpos picks.
+The NAME.txt beside each file is written by hand from what is printed here, never by this script.
+Run: ``.venv/bin/python tests/lab/make_escpos_fixtures.py``.
 """
 
 from __future__ import annotations

@@ -517,6 +517,7 @@ COMMANDS = [
     b"\x1d(L\x0c\x000p0\x01\x011\x08\x00\x02\x00\xf0\x0f\x1d(L\x02\x0002",
     b"\x1dk\x02123\x00",
     b"\x1dkI\x02AB",
+    b"\x1dkA\x03a\rb",  # barcode data with a control byte
     "Привет\n".encode("cp866"),
     b"text\t\n",
     b"\n",

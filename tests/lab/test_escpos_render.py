@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from click.testing import CliRunner
 from escpos.constants import QR_ECLEVEL_L, QR_ECLEVEL_M
 from escpos.printer import Dummy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from register.cli import main
+from register.lab import escpos_render
 from register.lab.escpos_model import Align, ImageBlock, PrintedReceipt, QrModel, QrSymbol
 from register.lab.escpos_parser import EscposParser, ReceiptDone, Unknown
 from register.lab.escpos_render import (
@@ -27,7 +30,7 @@ from register.lab.escpos_render import (
 from register.profiles import ProfileError, all_profiles, load_profile
 
 from .make_escpos_fixtures import FIXTURES, QR_DATA, golden_stream
-from .test_escpos_parser import known_bitmap, streams
+from .test_escpos_parser import COMMANDS, known_bitmap
 
 PROFILE_NAMES = ["TM-T20III", "TM-T88V", "POS-5890", "XP-80", "RP-326"]
 RECEIPT_QR = "t=20260115T1432&s=1234.56&fn=9999078900004312&i=42&fp=3098173039&n=1"  # ffd-receipt.md §7
@@ -222,8 +225,72 @@ def test_bold_and_invert_change_the_ink() -> None:
     assert ink(b"\x1dB\x01HHHH\n") > 4 * 12 * 24 // 2
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.sampled_from(PROFILE_NAMES), streams)
+def test_barcode_data_with_a_cr_renders_escaped(tmp_path: Path) -> None:
+    # ESC @, GS k 65 (form B, UPC-A) length 3 "a" CR "b", GS V 0: once a RuntimeError from raqm.
+    capture = tmp_path / "cr.bin"
+    capture.write_bytes(bytes.fromhex("1b 40 1d 6b 41 03 61 0d 62 1d 56 00"))
+    result = CliRunner().invoke(main, ["render", str(capture), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "0001.txt").read_text(encoding="utf-8") == "[barcode UPC-A a\\x0db]\n"
+    assert png_image((tmp_path / "out" / "0001.png").read_bytes()).width == 576
+
+
+def test_control_and_high_bytes_in_labels_are_shown_escaped() -> None:
+    profile = load_profile("TM-T20III")
+    receipt = receipt_of(b"\x1dk\x49\x04\x09x\xe9\x7f" + b"\x1d(k\x06\x001P0a\nb\x1d(k\x03\x001Q0")
+    assert render_text(receipt, profile) == "[barcode CODE128 \\x09x\\xe9\\x7f]\n[QR a\\x0ab]\n"
+    assert png_image(render_png(receipt, profile)).width == 576
+
+
+def test_qr_model_1_and_micro_are_drawn_as_model_2_and_say_so() -> None:
+    profile = load_profile("TM-T20III")
+    for model, label in ((QrModel.MODEL_1, "QR model 1"), (QrModel.MICRO, "QR micro")):
+        receipt = PrintedReceipt((QrSymbol(RECEIPT_QR.encode(), 6, "M", model, Align.LEFT),))
+        assert render_text(receipt, profile) == f"[{label} drawn as model 2 {RECEIPT_QR}]\n"
+        assert [c.text for c in zxingcpp.read_barcodes(png_image(render_png(receipt, profile)))] == [
+            RECEIPT_QR
+        ]
+
+
+def test_a_render_failure_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(receipt: PrintedReceipt, profile: object) -> bytes:
+        raise RuntimeError("raqm_layout() failed.")
+
+    monkeypatch.setattr(escpos_render, "render_png", broken)
+    capture = tmp_path / "two.bin"
+    capture.write_bytes(b"one\n\x1dV\x00two\n")
+    with pytest.raises(CaptureError, match=r"two\.bin: receipt 1: rendering failed: RuntimeError: raqm"):
+        render_capture(capture, tmp_path / "out")
+    result = CliRunner().invoke(main, ["render", str(capture), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "Error: cannot render ESC/POS capture" in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+BARCODE_A_SYMBOLOGIES = st.integers(0, 6)
+BARCODE_B_SYMBOLOGIES = st.integers(65, 79)
+barcodes = st.one_of(
+    st.builds(  # form A: data up to NUL
+        lambda m, data: b"\x1dk" + bytes((m,)) + data.replace(b"\x00", b"") + b"\x00",
+        BARCODE_A_SYMBOLOGIES,
+        st.binary(max_size=20),
+    ),
+    st.builds(  # form B: a length byte, then any bytes (CR, LF, ESC, NUL, 0x80–0xFF…)
+        lambda m, data: b"\x1dk" + bytes((m, len(data))) + data,
+        BARCODE_B_SYMBOLOGIES,
+        st.binary(max_size=20),
+    ),
+)
+render_streams = st.lists(
+    st.one_of(st.sampled_from(COMMANDS), st.binary(max_size=12), barcodes), max_size=40
+).map(b"".join)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(PROFILE_NAMES), render_streams)
 def test_rendering_never_raises(name: str, data: bytes) -> None:
     profile = load_profile(name)
     parser = EscposParser(profile)
@@ -231,7 +298,8 @@ def test_rendering_never_raises(name: str, data: bytes) -> None:
     for receipt in [*receipts, parser.finish()]:
         if receipt is not None:
             assert png_image(render_png(receipt, profile)).width == profile.dots_per_line
-            render_text(receipt, profile)
+            text = render_text(receipt, profile)
+            assert all(char == "\n" or char.isprintable() for char in text), text
 
 
 # ---- streams and files -------------------------------------------------------------------------------

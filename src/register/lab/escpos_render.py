@@ -4,9 +4,12 @@
 double), QR codes as ``[QR <data>]``, images as ``[image WxH]`` (printed dots), barcodes as
 ``[barcode <symbology> <data>]``. ``render_png`` draws the page ``dots_per_line`` wide, black on white:
 text in JetBrains Mono (Cyrillic; the ``fontpkg-jetbrains-mono`` package) at the font cell size, images as
-sent, QR symbols rebuilt from their data the way the printer does (model 2, smallest version, no quiet
-zone from the printer; the renderer keeps 4 white modules around it where the page allows). A symbol
-wider than the print area is dropped, as a printer does, and the text says ``[QR too wide: …]``.
+sent, QR symbols rebuilt from their data the way the printer does (smallest version, no quiet zone from
+the printer; the renderer keeps 4 white modules around it where the page allows). Only model 2 is drawn
+(the ``qrcode`` library makes no model 1 or micro QR): a symbol asked for as model 1 or micro (``GS ( k``
+fn 65) is drawn as model 2 and its text label says so. Labels never carry control characters: a CR in
+barcode data shows as ``\\x0d``. A symbol wider than the print area is dropped, as a printer does, and
+the text says ``[QR too wide: …]``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from register.lab.escpos_model import (
     Font,
     ImageBlock,
     PrintedReceipt,
+    QrModel,
     QrSymbol,
     TextLine,
     TextRun,
@@ -55,6 +59,10 @@ _NUMBERED = re.compile(r"[0-9]{4,}")
 
 class CaptureError(ValueError):
     """A recorded ESC/POS capture that cannot be read; the message names the file."""
+
+
+class RenderError(CaptureError):
+    """A receipt the renderer failed on (a renderer bug); the message names the receipt (and the file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +127,33 @@ def _text_of(block: Block, profile: PrinterProfile) -> list[str]:
     if isinstance(block, ImageBlock):
         label = f"[image {block.width}x{block.height}]"
     elif isinstance(block, QrSymbol):
-        layout = _qr_layout(block, profile.dots_per_line)
-        label = f"[QR {block.text}]" if layout.modules is not None else f"[QR {layout.reason}: {block.text}]"
+        label = _qr_label(block, _qr_layout(block, profile.dots_per_line))
     else:
         label = _barcode_label(block)
     return [_aligned(label, len(label), profile.columns_a, block.align)]
 
 
+def _qr_label(symbol: QrSymbol, layout: _QrLayout) -> str:
+    data = shown(symbol.text)
+    kind = "QR" if symbol.model is QrModel.MODEL_2 else f"QR {symbol.model.value} drawn as model 2"
+    return f"[{kind} {data}]" if layout.modules is not None else f"[{kind} {layout.reason}: {data}]"
+
+
 def _barcode_label(block: BarcodeBlock) -> str:
-    return f"[barcode {block.symbology} {block.data.decode('ascii', errors='replace')}]"
+    return f"[barcode {block.symbology} {shown(block.data.decode('ascii', errors='backslashreplace'))}]"
+
+
+def shown(text: str) -> str:
+    """Text safe to show in a label, a .txt line or a PNG: every non-printable character (control bytes
+    such as CR inside barcode data) as ``\\xNN`` / ``\\uNNNN``, never the raw character."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _aligned(text: str, used: int, columns: int, align: Align) -> str:
@@ -267,6 +293,8 @@ def _glyph(char: str, font: Font, bold: bool, invert: bool) -> Image.Image:
     draw = ImageDraw.Draw(image)
     cell_font = _font(cell_width, bold)
     baseline = round(cell_height * BASELINE_FRACTION)
+    if not char.isprintable():  # raqm fails on control characters; the parser never sends them
+        char = " "
     glyph = char if cell_font.unicode or char.isascii() else "?"
     draw.text((0, baseline), glyph, font=cell_font.font, fill=ink, anchor="ls")
     if bold and not cell_font.weighted:
@@ -308,16 +336,22 @@ def render_receipt(receipt: PrintedReceipt, profile: PrinterProfile, cut: str) -
 
 def render_stream(data: bytes, profile: PrinterProfile) -> list[RenderedReceipt]:
     """Every receipt of a recorded stream, split at each cut, plus what is left at the end; cuts of paper
-    with nothing printed on it give no receipt."""
+    with nothing printed on it give no receipt. A receipt the renderer fails on raises RenderError."""
     parser = EscposParser(profile)
-    rendered = [
-        render_receipt(event.receipt, profile, event.cut)
+    receipts = [
+        (event.receipt, event.cut)
         for event in parser.feed(data)
         if isinstance(event, ReceiptDone) and event.receipt.has_content
     ]
     rest = parser.finish()
     if rest is not None:
-        rendered.append(render_receipt(rest, profile, "none"))
+        receipts.append((rest, "none"))
+    rendered = []
+    for number, (receipt, cut) in enumerate(receipts, start=1):
+        try:
+            rendered.append(render_receipt(receipt, profile, cut))
+        except Exception as exc:  # a renderer bug: name the receipt, no traceback for the user
+            raise RenderError(f"receipt {number}: rendering failed: {type(exc).__name__}: {exc}") from exc
     return rendered
 
 
@@ -344,4 +378,8 @@ def render_capture(capture: Path, out_dir: Path, profile_name: str = DEFAULT_PRI
         data = capture.read_bytes()
     except OSError as exc:
         raise CaptureError(f"cannot read ESC/POS capture {capture}: {exc.strerror or exc}") from None
-    return write_receipts(render_stream(data, profile), out_dir)
+    try:
+        rendered = render_stream(data, profile)
+    except RenderError as exc:
+        raise RenderError(f"cannot render ESC/POS capture {capture}: {exc}") from exc.__cause__
+    return write_receipts(rendered, out_dir)

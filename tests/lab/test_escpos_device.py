@@ -278,6 +278,26 @@ def test_paper_out_after_receipts_lets_n_receipts_through() -> None:
     assert all(r.complete for r in printer.receipts)
 
 
+def test_paper_out_after_receipts_ends_the_paper_as_the_next_receipt_starts() -> None:
+    printer = device("paper-out:after-receipts=1")
+    # Receipt 1 in full, then the driver's post-print checks: GS r 1 answered 00, DLE EOT 4 "paper OK" 12.
+    assert printer.receive(receipt_bytes("Один") + GS_R_PAPER + EOT[4]) == b"\x00\x12"
+    assert printer.faults == [Fault(FaultKind.PAPER_OUT, after_receipts=0)]
+    # Receipt 2: ESC @ and ESC t need no paper; its first character does: paper end (DLE EOT 4 = 72),
+    # nothing of it printed, and GS r goes unanswered (offline).
+    assert printer.receive(INIT + PC866 + EOT[4]) == b"\x12"
+    assert printer.receive(line("Два") + CUT + GS_R_PAPER + EOT[4]) == b"\x72"
+    assert [(r.printed.text_lines, r.complete) for r in printer.receipts] == [(["Один"], True)]
+    assert printer.faults == [Fault(FaultKind.PAPER_OUT)]
+
+
+def test_paper_out_after_receipts_in_one_chunk_and_a_feed_counts_as_printing() -> None:
+    printer = device("paper-out:after-receipts=1")
+    reply = printer.receive(receipt_bytes("Один") + GS_R_PAPER + INIT + b"\x1b\x64\x03" + EOT[4])
+    assert reply == b"\x00\x72"  # ESC d 3 feeds paper: the roll is found empty there
+    assert [r.printed.text_lines for r in printer.receipts] == [["Один"]]
+
+
 def test_data_sent_while_paper_is_out_is_discarded() -> None:
     printer = device("paper-out")
     printer.receive(receipt_bytes("Потеряно"))

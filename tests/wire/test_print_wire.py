@@ -23,7 +23,7 @@ from register.fiscal import fn_documents, kkt_documents
 from register.fiscal.fn_driver import FnDriver
 from register.lab.escpos_device import DeviceReceipt
 from register.lab.printer_server import PrinterServer
-from register.printing.printer_driver import PrinterDriver
+from register.printing.printer_driver import DriverSettings, PrinterDriver
 from register.printing.printer_errors import (
     CoverOpen,
     PaperOut,
@@ -148,6 +148,30 @@ def test_paper_out_mid_receipt_is_not_printed(
         driver.print_receipt(receipt, stamp)
     (partial,) = _printed(server)
     assert not partial.complete
+
+
+def test_paper_out_after_receipts_confirms_the_last_full_receipt_and_refuses_the_next(
+    signed: tuple[Receipt, FiscalStamp], tmp_path: Path
+) -> None:
+    receipt, stamp = signed
+    server = PrinterServer(tmp_path / "printer", pty=True, faults=["paper-out:after-receipts=1"])
+    uri = _uri(server, server.start(), "TM-T20III")
+    # The GS r marker goes unanswered once the paper is out: a short wait for it keeps the test quick.
+    settings = DriverSettings(write_timeout_base=1.0, slowest_bytes_per_second=1e6)
+    try:
+        with PrinterDriver.open(uri, settings=settings) as driver:
+            first = driver.print_receipt(receipt, stamp)  # the paper ends right at this receipt's cut
+            assert first.printed
+            assert first.status_after.state is PrinterState.READY
+            with pytest.raises(ReceiptNotPrinted) as raised:
+                driver.print_receipt(receipt, stamp)
+            assert raised.value.status is not None
+            assert raised.value.status.state is PrinterState.PAPER_OUT
+            with pytest.raises(PaperOut):  # and the one after is refused before anything is sent
+                driver.print_receipt(receipt, stamp)
+    finally:
+        server.stop()
+    assert [(r.number, r.complete, r.cut) for r in server.device.receipts] == [(1, True, "full")]
 
 
 @pytest.mark.parametrize("printer", [("pty", "TM-T20III")], indirect=True)

@@ -70,7 +70,9 @@ PARAMETERS = {"after-bytes": "after_bytes", "after-receipts": "after_receipts"}
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One printer condition. ``after_bytes``/``after_receipts``: paper-out only, runs out later.
+    """One printer condition. ``after_bytes``/``after_receipts``: paper-out only, runs out later: after N
+    bytes reached the print path, or once N receipts printed in full, as receipt N+1 starts (at its first
+    byte that prints or feeds paper, so receipt N's status queries still find paper). 0: at once.
 
     Text form (``--fault``): ``paper-near-end``, ``paper-out``, ``paper-out:after-bytes=N``,
     ``paper-out:after-receipts=N``, ``cover-open``, ``cutter-jam``, ``offline``, ``no-answer``,
@@ -641,11 +643,32 @@ class EscposDevice:
         if self._state.paper_out_after_receipts is None:
             self._feed(data, out)
             return
-        for index in range(len(data)):  # stop at the exact byte that ends the N-th receipt
+        for index in range(len(data)):  # byte by byte: the N-th receipt ends, the paper runs out exactly
+            if self._state.paper_out_after_receipts == 0:
+                if self._feed_until_paper_needed(data[index : index + 1], out):
+                    self._print(data[index + 1 :], out)
+                    return
+                continue
             self._feed(data[index : index + 1], out)
             if not self._state.condition.can_print:
                 self._print(data[index + 1 :], out)
                 return
+
+    def _feed_until_paper_needed(self, byte: bytes, out: bytearray) -> bool:
+        """After the N-th receipt of ``after-receipts=N``: the roll ends where receipt N+1 would first put
+        something on paper. Status queries, ``ESC @``, mode and table settings still go through (so the
+        driver's ``GS r`` after receipt N is answered); the first byte that prints or feeds paper finds no
+        paper: it is not printed and paper-out begins. Returns True once the paper is out."""
+        self._printing = True
+        before = self._parser.progress()
+        events = self._parser.feed(byte)
+        if self._parser.progress() == before:
+            for event in events:
+                self._on_event(event, out)
+            return False
+        self._parser = EscposParser(self.profile)  # the byte that needed paper is lost with the rest
+        self._run_out_of_paper(out)
+        return True
 
     def _feed(self, data: bytes, out: bytearray) -> None:
         if not data:
@@ -675,12 +698,11 @@ class EscposDevice:
             log.debug("printer: unknown command at %d: %s", event.offset, event.data.hex())
 
     def _count_receipt(self, out: bytearray) -> None:
+        """One more receipt printed in full; after the N-th the paper runs out as receipt N+1 starts."""
         remaining = self._state.paper_out_after_receipts
-        if remaining is None:
+        if remaining is None or remaining == 0:
             return
         self._state.paper_out_after_receipts = remaining - 1
-        if remaining <= 1:
-            self._run_out_of_paper(out)
 
     def _answer_gs_r(self, n: int, out: bytearray) -> None:
         if not self.profile.gs_r or not self.answers_status:

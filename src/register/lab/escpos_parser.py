@@ -387,6 +387,11 @@ class EscposParser:
         events, self._events = self._events, []
         return events
 
+    def progress(self) -> tuple[int, bool]:
+        """How far this receipt has got on paper: blocks printed, and whether a line is being filled. It
+        changes exactly when the bytes fed put something on paper (text, a feed, an image, a code)."""
+        return len(self._blocks), self._line_started()
+
     def finish(self) -> PrintedReceipt | None:
         """The receipt in progress if it printed something (connection closed or idle); the next starts
         empty. An unprinted line stays in the buffer, as on a printer."""

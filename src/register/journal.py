@@ -259,6 +259,26 @@ class Journal:
             ).fetchone()
         return self.sale(row[0]) if row else None
 
+    def refunds_of(self, fn: str, fd: int) -> list[SaleRecord]:
+        """Refunds of the sale with fiscal document ``fd`` of FN ``fn`` that made, or may make, a document."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM sales WHERE kind = 'refund' AND stage != ? "
+                "AND json_extract(data, '$.request.original.fn') = ? "
+                "AND json_extract(data, '$.request.original.fd') = ? ORDER BY rowid",
+                (str(Stage.ABORTED), fn, fd),
+            ).fetchall()
+        return [self.sale(r[0]) for r in rows]
+
+    def pending_reprints(self) -> list[SaleRecord]:
+        """Sales whose fiscal document was made but whose paper receipt is still owed, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM sales WHERE json_extract(data, '$.delivery.reprintPending') = 1 "
+                "ORDER BY rowid"
+            ).fetchall()
+        return [self.sale(r[0]) for r in rows]
+
     # --- outbox of loyalty calls ---------------------------------------------------------------
 
     def enqueue(self, sale_id: str, call: str, request_id: str, body: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from register.config import RegisterConfig
-from register.domain.decision import BuyerAnswer, Decision, decide
+from register.domain.decision import BuyerAnswer, Decision, Sender, decide
 from register.domain.fiscal_stamp import FiscalStamp
 from register.domain.money import format_rub
 from register.domain.receipt import Operation, Payment, PaymentKind, Receipt, ReceiptLine
@@ -36,6 +36,8 @@ from register.loyalty_gateway import LoyaltyAnswer, LoyaltyGateway, cheque_lines
 from register.printing.printer_driver import PrinterDriver
 from register.printing.printer_errors import PrinterDriverError
 
+MESSAGE_ON_ITS_WAY = frozenset({"queued", "retrying", "sent"})
+"""Statuses of a loyalty message that mean the e-receipt is being, or has been, sent."""
 CRASH_ENV = "REGISTER_CRASH_AFTER"
 """Fault injection for recovery tests: the process kills itself (SIGKILL) right after this point."""
 CRASH_POINTS = (
@@ -104,11 +106,7 @@ class SaleOutcome:
         stamp = self.stamp
         return {
             "saleId": self.sale_id,
-            "decision": {
-                "paperPrinted": self.printed,
-                "printPaper": self.decision.print_paper,
-                **self.decision.as_journal(),
-            },
+            "decision": self.decision.as_journal(),
             "fiscal": None
             if stamp is None
             else {
@@ -275,6 +273,11 @@ class Register:
             raise SaleError(f"no sale with FD {fd} of FN {fn_number} in this register's journal")
         if record.kind != "sale":
             raise SaleError(f"FD {fd} is a {record.kind}, not a sale")
+        earlier = self.journal.refunds_of(fn_number, fd)
+        if earlier:
+            made = (earlier[0].data.get("fiscal") or {}).get("fd")
+            by = f"by FD {made}" if made else f"by refund {earlier[0].id}, not finished yet"
+            raise SaleError(f"the sale of FD {fd} was already refunded {by}: a sale is refunded once")
         receipt = receipt_from_dict(record.data["receipt"])
         request_data = record.data["request"]
         ident = request_data.get("identifier")
@@ -402,15 +405,14 @@ class Register:
         answer = LoyaltyAnswer.from_journal(data["loyalty"])
         stamp = _stamp_from(data["fiscal"], self.config)
         link = data["link"]
-        problems: list[str] = []
         if record.stage in (Stage.FISCALISED,):
             printed = False
             reprint = False
             if decision.print_paper:
-                printed, problem = self._print(receipt, stamp, answer, decision)
+                printed, print_problems = self._print(receipt, stamp, answer, decision)
                 reprint = not printed
-                if problem:
-                    problems.append(problem)
+                for problem in print_problems:
+                    self._add_problem(record.id, problem)
             _crash_point("printed")
             record = self.journal.advance(
                 record.id,
@@ -440,23 +442,25 @@ class Register:
             reprint_pending=bool(delivery.get("reprintPending")),
             loyalty=answer.status,
             messages=tuple(record.data.get("messages", messages)),
-            cashier_messages=(*answer.cashier_messages, decision.cashier_message),
-            problems=tuple(problems) + tuple(record.data.get("problems", ())),
+            cashier_messages=tuple(dict.fromkeys((*answer.cashier_messages, decision.cashier_message))),
+            problems=tuple(record.data.get("problems", ())),
         )
 
     def _print(
         self, receipt: Receipt, stamp: FiscalStamp, answer: LoyaltyAnswer, decision: Decision
-    ) -> tuple[bool, str | None]:
+    ) -> tuple[bool, list[str]]:
+        """Print the receipt; returns whether the printer confirmed it, and what the cashier must know."""
         if self.printer is None:
-            return False, "no printer configured: reprint queued"
+            return False, ["no printer configured: reprint queued"]
         messages = () if decision.drop_cheque_messages else tuple(answer.cheque_messages)
         try:
             result = self.printer.print_receipt(receipt, stamp, cheque_messages=messages)
         except (PrinterDriverError, OSError) as exc:
-            return False, f"paper receipt not printed ({exc}): replace paper and reprint"
+            return False, [f"paper receipt not printed ({exc}): replace paper and reprint"]
+        warnings = [f"printer: {warning}" for warning in result.warnings]
         if not result.printed:
-            return False, "printing not confirmed by the printer: reprint queued"
-        return True, None
+            return False, [*warnings, "printing not confirmed by the printer: reprint queued"]
+        return True, warnings
 
     def _settle_loyalty(
         self, record: SaleRecord, decision: Decision, answer: LoyaltyAnswer, link: str
@@ -511,13 +515,52 @@ class Register:
         for call, body in calls:
             self.journal.enqueue(sale_id, call, request_id(sale_id, call), body)
         messages = self.flush_outbox(sale_id)
+        if link_body and not decision.print_paper and decision.sender is Sender.LOYALTY:
+            self._paper_unless_sent(self.journal.sale(sale_id), answer, decision)
         self.journal.advance(sale_id, Stage.DONE, messages=list(messages))
         self._emit(sale_id, "done", messages=list(messages))
         _crash_point("done")
         return messages
 
+    def _paper_unless_sent(self, record: SaleRecord, answer: LoyaltyAnswer, decision: Decision) -> None:
+        """Paper was suppressed for the loyalty backend to send the e-receipt: print it unless it will.
+
+        54-FZ lets the register skip paper only when the receipt is actually sent (ffd-receipt.md §8).
+        "Will be sent" is a message queued or sent on the link; a link still owed (backend down), refused,
+        or answered with no message gets the paper receipt, with the reason journaled.
+        """
+        sent = [m for m in record.data.get("linkMessages") or () if m.get("status") in MESSAGE_ON_ITS_WAY]
+        if sent:
+            return
+        if any(item.sale_id == record.id and item.body.get("url") for item in self.journal.pending_calls()):
+            why = "the loyalty backend has not taken the receipt link yet"
+        elif record.data.get("linkMessages") is None:
+            why = "the loyalty backend refused the receipt link"
+        else:
+            why = "the loyalty backend sends no message for this receipt"
+        receipt = receipt_from_dict(record.data["receipt"])
+        stamp = _stamp_from(record.data["fiscal"], self.config)
+        printed, problems = self._print(receipt, stamp, answer, decision)
+        delivery = record.data["delivery"]
+        self.journal.note(
+            record.id,
+            delivery={**delivery, "printed": printed, "reprintPending": not printed, "paperFallback": why},
+        )
+        self._add_problem(record.id, f"e-receipt not confirmed ({why}): paper receipt printed instead")
+        for problem in problems:
+            self._add_problem(record.id, problem)
+        self._emit(record.id, "paper-fallback", reason=why, printed=printed)
+
+    def _add_problem(self, sale_id: str, problem: str) -> None:
+        problems = self.journal.sale(sale_id).data.get("problems") or []
+        self.journal.note(sale_id, problems=[*problems, problem])
+
     def flush_outbox(self, sale_id: str | None = None) -> tuple[dict[str, Any], ...]:
-        """Send what the journal owes the loyalty backend; returns the messages sent for ``sale_id``."""
+        """Send what the journal owes the loyalty backend; returns the messages sent for ``sale_id``.
+
+        The messages answered for a receipt link are journaled with the sale (``linkMessages``) as soon as
+        they arrive, so a crash after the call still knows whether the e-receipt is on its way.
+        """
         if self.loyalty is None:
             return ()
         messages: tuple[dict[str, Any], ...] = ()
@@ -530,7 +573,11 @@ class Register:
             except ValueError as exc:  # refused by the backend: recorded, not retried
                 self.journal.call_failed(item.id, str(exc))
                 self.journal.call_done(item.id)
+                self._add_problem(item.sale_id, f"the loyalty backend refused {item.call}: {exc}")
+                self._emit(item.sale_id, "loyalty-refused", call=item.call, error=str(exc))
                 continue
+            if item.body.get("url"):
+                self.journal.note(item.sale_id, linkMessages=list(result.get("messages") or ()))
             self.journal.call_done(item.id)
             if item.sale_id == sale_id and result.get("messages"):
                 messages = tuple(result["messages"])
@@ -542,6 +589,13 @@ class Register:
         """Send the FN's queued documents to the OFD; a failure leaves them queued (reported, not raised)."""
         if not self.config.ofd.uri:
             return None
+        if self._links_owed():
+            self.flush_outbox()
+        owed = self._links_owed()
+        if owed:
+            # the lab OFD decides whether to send an e-receipt by whether the backend holds its link
+            self._emit("", "ofd-deferred", linksOwed=owed)
+            return None
         try:
             result = drain_ofd(self.fn, OfdClient(self.config.ofd.uri, timeout=5.0))
         except (OfdError, OfdDrainError) as exc:
@@ -549,6 +603,9 @@ class Register:
             return None
         self._emit("", "ofd-drained", confirmed=list(result.confirmed), remaining=result.remaining)
         return result
+
+    def _links_owed(self) -> int:
+        return sum(1 for item in self.journal.pending_calls() if item.body.get("url"))
 
     # --- recovery -------------------------------------------------------------------------------
 
@@ -565,9 +622,24 @@ class Register:
                 continue
             outcomes.append(self._finish(self.journal.sale(record.id)))
         self.flush_outbox()
+        self.reprint_pending()
         return outcomes
 
+    def pending_reprints(self) -> list[str]:
+        """Sales with a fiscal document whose paper receipt is still owed (printer failed), oldest first."""
+        return [record.id for record in self.journal.pending_reprints()]
+
+    def reprint_pending(self) -> dict[str, bool]:
+        """Try every owed paper receipt once, oldest first; stops at the first the printer refuses."""
+        results: dict[str, bool] = {}
+        for sale_id in self.pending_reprints():
+            results[sale_id] = self.reprint(sale_id)
+            if not results[sale_id]:
+                break
+        return results
+
     def reprint(self, sale_id: str) -> bool:
+        """Print a receipt whose printing failed after its fiscal document was made; True once printed."""
         record = self.journal.sale(sale_id)
         delivery = record.data.get("delivery") or {}
         if not delivery.get("reprintPending"):
@@ -575,10 +647,10 @@ class Register:
         receipt = receipt_from_dict(record.data["receipt"])
         stamp = _stamp_from(record.data["fiscal"], self.config)
         answer = LoyaltyAnswer.from_journal(record.data["loyalty"])
-        printed, problem = self._print(receipt, stamp, answer, _decision_from(record.data["decision"]))
+        printed, problems = self._print(receipt, stamp, answer, _decision_from(record.data["decision"]))
         if printed:
             self.journal.note(sale_id, delivery={**delivery, "printed": True, "reprintPending": False})
-        self._emit(sale_id, "reprinted" if printed else "reprint-failed", problem=problem)
+        self._emit(sale_id, "reprinted" if printed else "reprint-failed", problems=problems)
         return printed
 
 

@@ -366,6 +366,46 @@ def test_drawer_kicks_on_a_printer_without_a_drawer_port() -> None:
     assert printer.drawer_kicks == 0
 
 
+def test_unknown_commands_are_logged_counted_and_noted_on_their_receipt(tmp_path: Path) -> None:
+    calls: list[tuple[bytes, int, int]] = []
+    log_path = tmp_path / "wire.log"
+    printer = EscposDevice(
+        load_profile("TM-T20III"),
+        tmp_path / "out",
+        render_png=False,
+        wire_log=WireLog(path=log_path),
+        on_unknown=lambda command, offset, receipt: calls.append((command, offset, receipt)),
+    )
+    # 0 ESC @ | 2 ESC t 59 (no Epson table: skipped) | 5 "one" LF | 9 ESC 0x99 (no such command) | GS V 0
+    # | "two" LF | GS V 0
+    stream = INIT + b"\x1bt\x3b" + b"one\n" + b"\x1b\x99" + CUT + b"two\n" + CUT
+    printer.receive(stream)
+    assert printer.unknown_commands == 2
+    assert calls == [(b"\x1bt\x3b", 2, 1), (b"\x1b\x99", 9, 1)]
+    assert [r.skipped for r in printer.receipts] == [(b"\x1bt\x3b", b"\x1b\x99"), ()]
+    out = tmp_path / "out"
+    assert (out / "0001.txt").read_text(encoding="utf-8") == (
+        "one\n[2 unknown ESC/POS commands skipped: 1b 74 3b, 1b 99]\n"
+    )
+    assert (out / "0002.txt").read_text(encoding="utf-8") == "two\n"
+    notes = [e.note for e in printer.wire_log.entries if e.note]
+    assert notes == [
+        "skipped unknown command at offset 2 (receipt 1): 1b 74 3b",
+        "skipped unknown command at offset 9 (receipt 1): 1b 99",
+    ]
+    assert b"".join(e.data for e in printer.wire_log.entries if e.direction == "in") == stream
+    printer.wire_log.close()
+    assert "skipped unknown command at offset 9 (receipt 1): 1b 99" in log_path.read_text(encoding="ascii")
+
+
+def test_unknown_commands_before_a_blank_cut_go_with_the_next_receipt() -> None:
+    printer = device()
+    printer.receive(b"\x1b\x99" + CUT + b"text\n" + CUT)
+    (receipt,) = printer.receipts
+    assert receipt.skipped == (b"\x1b\x99",)
+    assert receipt.text == "text\n[1 unknown ESC/POS command skipped: 1b 99]\n"
+
+
 def test_wire_log_records_chunks_in_and_out(tmp_path: Path) -> None:
     log_path = tmp_path / "wire.log"
     printer = EscposDevice(load_profile("TM-T20III"), None, wire_log=WireLog(size=3, path=log_path))

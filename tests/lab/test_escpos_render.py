@@ -225,6 +225,17 @@ def test_bold_and_invert_change_the_ink() -> None:
     assert ink(b"\x1dB\x01HHHH\n") > 4 * 12 * 24 // 2
 
 
+def test_render_notes_unknown_commands_on_the_last_line(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.bin"
+    # ESC @ | ESC t 59 (no Epson table) | "Ok" LF | nine times ESC 0x99 | GS V 0
+    capture.write_bytes(b"\x1b@\x1bt\x3bOk\n" + b"\x1b\x99" * 9 + b"\x1dV\x00")
+    (text_path, _) = render_capture(capture, tmp_path / "out")
+    listed = ", ".join(["1b 74 3b"] + ["1b 99"] * 7)
+    assert text_path.read_text(encoding="utf-8") == (
+        f"Ok\n[10 unknown ESC/POS commands skipped: {listed} and 2 more]\n"
+    )
+
+
 def test_barcode_data_with_a_cr_renders_escaped(tmp_path: Path) -> None:
     # ESC @, GS k 65 (form B, UPC-A) length 3 "a" CR "b", GS V 0: once a RuntimeError from raqm.
     capture = tmp_path / "cr.bin"

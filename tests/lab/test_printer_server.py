@@ -314,6 +314,44 @@ def test_serve_printer_process_prints_its_address_and_exits_cleanly(tmp_path: Pa
     assert "Не дописан" in (out / "0001.txt").read_text(encoding="utf-8")
 
 
+def test_emulate_printer_warns_on_stderr_about_unknown_commands(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [
+        *[sys.executable, "-m", "register", "emulate", "printer"],
+        *["--tcp", "127.0.0.1:0", "--out", str(out), "--profile", "TM-T20III"],
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("printer: 127.0.0.1:")
+        host = TcpHost(first.removeprefix("printer: ").strip())
+        # 0 ESC @, 2 ESC t 59 (not an Epson table), 5 "x" LF, 7 24 times ESC 0x99, GS V 0: 25 unknown
+        host.write(b"\x1b@\x1bt\x3bx\n" + b"\x1b\x99" * 24 + b"\x1dV\x00" + GS_R_PAPER)
+        assert host.read(1) == b"\x00"  # everything before GS r is processed
+        host.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE * 2) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    warnings = process.stderr.read().splitlines()
+    assert warnings[0] == "printer: warning: unknown ESC/POS command skipped (receipt 1, offset 2): 1b 74 3b"
+    assert warnings[1] == "printer: warning: unknown ESC/POS command skipped (receipt 1, offset 7): 1b 99"
+    assert len(warnings) == 21
+    assert warnings[20].startswith(
+        "printer: warning: more than 20 unknown ESC/POS commands, no more warnings"
+    )
+    assert (
+        (out / "0001.txt")
+        .read_text(encoding="utf-8")
+        .splitlines()[-1]
+        .startswith("[25 unknown ESC/POS commands skipped: 1b 74 3b, 1b 99,")
+    )
+
+
 def test_serve_printer_rejects_a_bad_fault() -> None:
     command = [sys.executable, "-m", "register.lab.printer_server", "--pty", "--out", "x", "--fault", "jam"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=DEADLINE * 4)

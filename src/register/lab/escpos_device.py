@@ -33,7 +33,14 @@ from register.lab.escpos_parser import (
     StatusQuery,
     Unknown,
 )
-from register.lab.escpos_render import RenderedReceipt, render_png, render_text, write_receipts
+from register.lab.escpos_render import (
+    RenderedReceipt,
+    render_png,
+    render_text,
+    skipped_note,
+    with_note,
+    write_receipts,
+)
 from register.lab.wire_log import BoundedWireLog
 from register.profiles import PrinterProfile, load_profile
 
@@ -326,6 +333,11 @@ class DeviceReceipt:
     printed: PrintedReceipt
     paths: tuple[Path, ...] = ()
 
+    @property
+    def skipped(self) -> tuple[bytes, ...]:
+        """The unknown commands skipped in this receipt's stream (noted on the last lines of its .txt)."""
+        return self.printed.skipped
+
 
 @dataclass(frozen=True, slots=True)
 class DrawerPulse:
@@ -368,7 +380,10 @@ class EscposDevice:
         faults: Iterable[Fault | str] = (),
         react_inside_data: bool = True,
         wire_log: WireLog | None = None,
+        on_unknown: Callable[[bytes, int, int], None] | None = None,
     ) -> None:
+        """``on_unknown(command, offset, receipt_number)`` is called (under the device lock: keep it short)
+        for each command skipped as unknown; ``receipt_number`` is the receipt it belongs to."""
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
         self.out_dir = Path(out_dir) if out_dir is not None else None
         if self.out_dir is not None:
@@ -379,6 +394,8 @@ class EscposDevice:
         self.receipts: list[DeviceReceipt] = []
         self.drawer_pulses: list[DrawerPulse] = []
         self.unknown_commands = 0
+        """Commands skipped as unknown since start, over all receipts."""
+        self._on_unknown = on_unknown
         self._lock = threading.RLock()
         self._state = _State()
         self._parser = EscposParser(self.profile)
@@ -694,8 +711,23 @@ class EscposDevice:
         elif isinstance(event, Initialised):
             log.debug("printer: initialised (ESC @)")
         elif isinstance(event, Unknown):
-            self.unknown_commands += 1
-            log.debug("printer: unknown command at %d: %s", event.offset, event.data.hex())
+            self._skipped(event)
+
+    def _skipped(self, event: Unknown) -> None:
+        """An unknown command: counted, noted in the wire log and in the receipt it belongs to (the next
+        one to be emitted), and passed to ``on_unknown``."""
+        self.unknown_commands += 1
+        receipt = len(self.receipts) + 1
+        shown = event.data[:32].hex(" ") + (" ..." if len(event.data) > 32 else "")
+        self.wire_log.record(
+            "in", b"", f"skipped unknown command at offset {event.offset} (receipt {receipt}): {shown}"
+        )
+        log.debug("printer: unknown command at %d: %s", event.offset, event.data.hex())
+        if self._on_unknown is not None:
+            try:
+                self._on_unknown(event.data, event.offset, receipt)
+            except Exception:
+                log.exception("printer: the unknown-command callback failed")
 
     def _count_receipt(self, out: bytearray) -> None:
         """One more receipt printed in full; after the N-th the paper runs out as receipt N+1 starts."""
@@ -770,8 +802,7 @@ class EscposDevice:
         except Exception as exc:
             log.exception("printer: text rendering failed")
             text = f"[render failed: {exc!r}]\n"
-        if note is not None:
-            text = text.rstrip("\n") + ("\n" if text.strip() else "") + note + "\n"
+        text = with_note(with_note(text, skipped_note(printed)), note)
         png: bytes | None = None
         if self.render_png:
             try:

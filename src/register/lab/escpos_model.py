@@ -133,6 +133,9 @@ class PrintedReceipt:
     """The blocks one receipt put on paper, top to bottom."""
 
     blocks: tuple[Block, ...] = ()
+    skipped: tuple[bytes, ...] = ()
+    """Commands the printer did not know (or with parameters out of range) and skipped, in stream order:
+    nothing on paper shows them, the emulator's .txt notes them."""
 
     @property
     def text_lines(self) -> list[str]:

@@ -359,6 +359,7 @@ class EscposParser:
         self._offset = 0
         self._events: list[ParserEvent] = []
         self._blocks: list[Block] = []
+        self._skipped: list[bytes] = []
         self._column_image: _ColumnImage | None = None
         self._default_spacing = round(profile.dpi / 6)
         self._power_on_codec = profile.codec(profile.power_on_code_page)
@@ -395,7 +396,7 @@ class EscposParser:
     def finish(self) -> PrintedReceipt | None:
         """The receipt in progress if it printed something (connection closed or idle); the next starts
         empty. An unprinted line stays in the buffer, as on a printer."""
-        receipt = PrintedReceipt(tuple(self._blocks))
+        receipt = self._receipt()
         if not receipt.has_content:
             return None
         self._new_receipt()
@@ -449,6 +450,7 @@ class EscposParser:
     def _unknown(self, command: bytes, offset: int) -> None:
         log.debug("ESC/POS: skipped %s at offset %d", command[:16].hex(" "), offset)
         self._events.append(Unknown(command, offset))
+        self._skipped.append(command)
 
     def _esc_table(self) -> CommandTable:
         handled: dict[str, tuple[LengthFn, Handler]] = {
@@ -570,8 +572,9 @@ class EscposParser:
 
     def _initialise(self, command: bytes, offset: int) -> None:
         self._clear_line()
-        if PrintedReceipt(tuple(self._blocks)).has_content:
-            self._events.append(ReceiptDone(PrintedReceipt(tuple(self._blocks)), CUT_NONE))
+        receipt = self._receipt()
+        if receipt.has_content:
+            self._events.append(ReceiptDone(receipt, CUT_NONE))
             self._new_receipt()
         self._reset_modes()
         self._events.append(Initialised())
@@ -742,9 +745,15 @@ class EscposParser:
         self._column_image = None
         self._blocks.append(block)
 
-    def _new_receipt(self) -> None:
+    def _new_receipt(self, *, keep_skipped: bool = False) -> None:
+        """Start the next receipt; commands skipped before a cut of blank paper go with the next one."""
         self._blocks = []
         self._column_image = None
+        if not keep_skipped:
+            self._skipped = []
+
+    def _receipt(self) -> PrintedReceipt:
+        return PrintedReceipt(tuple(self._blocks), tuple(self._skipped))
 
     # ---- feeds and cuts
 
@@ -775,8 +784,9 @@ class EscposParser:
 
     def _cut(self, cut: str) -> None:
         self._flush_line()
-        self._events.append(ReceiptDone(PrintedReceipt(tuple(self._blocks)), cut))
-        self._new_receipt()
+        receipt = self._receipt()
+        self._events.append(ReceiptDone(receipt, cut))
+        self._new_receipt(keep_skipped=not receipt.has_content)
 
     # ---- images
 

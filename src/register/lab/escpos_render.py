@@ -55,6 +55,9 @@ EC_CONSTANTS = {
     "H": qrcode.constants.ERROR_CORRECT_H,
 }
 _NUMBERED = re.compile(r"[0-9]{4,}")
+SKIPPED_SHOWN = 8
+"""Unknown commands listed by name in a receipt's note; the rest are counted."""
+SKIPPED_BYTES_SHOWN = 8
 
 
 class CaptureError(ValueError):
@@ -331,7 +334,34 @@ def _draw_qr(page: Image.Image, symbol: QrSymbol, top: int) -> None:
 
 
 def render_receipt(receipt: PrintedReceipt, profile: PrinterProfile, cut: str) -> RenderedReceipt:
-    return RenderedReceipt(receipt, render_text(receipt, profile), render_png(receipt, profile), cut)
+    """The text (with the note of skipped commands, if any, as its last line) and the PNG of a receipt."""
+    text = with_note(render_text(receipt, profile), skipped_note(receipt))
+    return RenderedReceipt(receipt, text, render_png(receipt, profile), cut)
+
+
+def skipped_note(receipt: PrintedReceipt) -> str | None:
+    """``[2 unknown ESC/POS commands skipped: 1b 99, 1b 74 3b]`` when the receipt's stream had commands the
+    printer did not know (each shown to 8 bytes, the first 8 of them), else None. The paper shows nothing
+    of them; the note is there so an integrator sees them."""
+    count = len(receipt.skipped)
+    if not count:
+        return None
+    shown_commands = [_command_hex(command) for command in receipt.skipped[:SKIPPED_SHOWN]]
+    more = f" and {count - SKIPPED_SHOWN} more" if count > SKIPPED_SHOWN else ""
+    noun = "command" if count == 1 else "commands"
+    return f"[{count} unknown ESC/POS {noun} skipped: {', '.join(shown_commands)}{more}]"
+
+
+def _command_hex(command: bytes) -> str:
+    text = command[:SKIPPED_BYTES_SHOWN].hex(" ")
+    return text + " ..." if len(command) > SKIPPED_BYTES_SHOWN else text
+
+
+def with_note(text: str, note: str | None) -> str:
+    """The receipt text with one more line at the end (no blank line added for an empty receipt)."""
+    if note is None:
+        return text
+    return text.rstrip("\n") + ("\n" if text.strip() else "") + note + "\n"
 
 
 def render_stream(data: bytes, profile: PrinterProfile) -> list[RenderedReceipt]:

@@ -1,7 +1,8 @@
 """Serve the emulated ESC/POS printer on a pty, a TCP port or a fake USB device:
 ``register emulate printer --pty | --tcp HOST:PORT | --usb [--profile NAME] --out DIR [--fault KIND]``.
 
-``serve_printer`` prints one line ``printer: <address>`` once ready and serves until SIGTERM/SIGINT.
+``serve_printer`` prints one line ``printer: <address>`` once ready and serves until SIGTERM/SIGINT; each
+unknown ESC/POS command gets a warning line on stderr (the first 20).
 ``PrinterServer`` does the same in a background thread for tests and the embedded lab; ``.device`` is the
 ``EscposDevice`` for run-time faults (``PrinterServer.set_fault`` also waits until the transport has
 followed, e.g. stopped accepting connections when switched off).
@@ -26,9 +27,10 @@ import sys
 import threading
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from register.lab.escpos_device import EscposDevice, Fault, FaultKind, FaultSpecError, WireLog, parse_fault
 from register.lab.serving import serve_until_signalled
@@ -80,10 +82,11 @@ class PrinterServer:
         wire_log: Path | None = None,
         render_png: bool = True,
         idle_flush: float | None = IDLE_FLUSH,
+        on_unknown: Callable[[bytes, int, int], None] | None = None,
     ) -> None:
         """A pty unless ``tcp`` or ``usb`` is given. ``bridge`` fixes the USB bridge's HOST:PORT (default:
         a free loopback port). ``idle_flush``: seconds of silence that end a receipt in progress (None:
-        never)."""
+        never). ``on_unknown``: see ``EscposDevice``."""
         if pty + (tcp is not None) + usb > 1:
             raise ValueError("choose one printer channel: a pty, tcp HOST:PORT or usb")
         if bridge is not None and not usb:
@@ -100,7 +103,12 @@ class PrinterServer:
             else ("127.0.0.1", 0)
         )
         self.device = EscposDevice(
-            self.profile, out_dir, render_png=render_png, faults=faults, wire_log=WireLog(path=wire_log)
+            self.profile,
+            out_dir,
+            render_png=render_png,
+            faults=faults,
+            wire_log=WireLog(path=wire_log),
+            on_unknown=on_unknown,
         )
         self._idle_flush = idle_flush
         self.address: str | None = None
@@ -425,6 +433,36 @@ def _write_all_fd(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+UNKNOWN_WARNINGS = 20
+"""Unknown commands warned about on stderr by ``serve_printer``; after that one line says so."""
+
+
+class UnknownCommandWarnings:
+    """``on_unknown`` for a command-line printer: one warning line per unknown command, the first ``limit``
+    of them, then one line saying that the rest go to the receipts' .txt notes and the wire log only."""
+
+    def __init__(self, stream: TextIO | None = None, limit: int = UNKNOWN_WARNINGS) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.count = 0
+
+    def __call__(self, command: bytes, offset: int, receipt: int) -> None:
+        self.count += 1
+        if self.count > self._limit + 1:
+            return
+        if self.count == self._limit + 1:
+            line = (
+                f"printer: warning: more than {self._limit} unknown ESC/POS commands, no more warnings "
+                "(each receipt's .txt counts them, the wire log lists them)"
+            )
+        else:
+            shown = command[:16].hex(" ") + (" ..." if len(command) > 16 else "")
+            where = f"receipt {receipt}, offset {offset}"
+            line = f"printer: warning: unknown ESC/POS command skipped ({where}): {shown}"
+        stream = self._stream or sys.stderr
+        print(line, file=stream, flush=True)
+
+
 def serve_printer(
     out_dir: Path | None,
     *,
@@ -448,6 +486,7 @@ def serve_printer(
         faults=[parse_fault(f) for f in faults],
         wire_log=wire_log,
         render_png=render_png,
+        on_unknown=UnknownCommandWarnings(),
     )
     serve_until_signalled(
         lambda: f"printer: {server.start()}",

@@ -20,6 +20,8 @@ import hmac
 import logging
 import struct
 import threading
+import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -65,6 +67,7 @@ MAX_UNSENT_DAYS = 30
 VALIDITY_YEARS = 3
 MAX_READ_BLOCK = 1024
 MAX_LAST_ERROR = 256
+MAX_INTERNAL_ERRORS = 32
 MAX_SHIFT_TOTAL = (1 << 40) - 1
 MAX_RECEIPT_NUMBER = 0xFFFF
 
@@ -203,6 +206,9 @@ class FnEmulator:
         self._awaiting_receipt = False
         self._selected: list[bytes] | None = None  # 45h: top-level TLVs still to hand out with 46h
         self._last_error = "no error since start"
+        # emulator faults (exceptions inside a command), answered 03h: a healthy emulator has none
+        self.internal_errors: deque[str] = deque(maxlen=MAX_INTERNAL_ERRORS)
+        self.internal_error_count = 0
         state = store.state
         self._last_op: tuple[datetime, datetime] | None = (
             (state.last_op_kkt_time, state.last_op_fn_time)
@@ -264,6 +270,10 @@ class FnEmulator:
             except Exception as exc:  # an emulator fault must look like an FN failure, not kill the link
                 log.exception("FN emulator failed on command %02Xh", frame.code)
                 self._last_error = f"command {frame.code:02X}h -> 03h: internal failure: {exc!r}"
+                self.internal_error_count += 1
+                self.internal_errors.append(
+                    f"{frame.code:02X}h {frame.data.hex()}: {traceback.format_exc(limit=-3)}"
+                )
                 return Frame(int(FnError.FN_FAILURE))
 
     def warning_flags(self) -> int:

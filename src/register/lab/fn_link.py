@@ -4,6 +4,10 @@
 encoded answer remembered; ENQ while idle resends that answer unchanged; a whole frame with a bad CRC is
 answered 01h (which then becomes the last answer); garbage and bad length fields are skipped and logged.
 Bit 7 of every answer code is set while the FN has warning flags (fn-protocol.md §3).
+
+The last answer belongs to the FN, not to a connection: every link made with ``fresh()`` (one per TCP
+connection) shares it, so ENQ after a reconnect still gets it. Injected faults act on what goes out, an
+ENQ resend included (``drop-answer:16`` twice loses the 16h answer and its first resend).
 """
 
 from __future__ import annotations
@@ -42,15 +46,21 @@ class FaultKind(StrEnum):
     DROP_ANSWER = "drop-answer"  # execute the command, send nothing back (a lost answer)
     CORRUPT = "corrupt"  # send the answer with a wrong CRC
     DELAY = "delay"  # send the answer after delay_ms
+    LATE = "late"  # hold the answer back and send it just before the next one (it comes too late)
+    GARBLE = "garble"  # the request arrives with a bad CRC: answered 01h, not executed
     SILENT = "silent"  # hang: neither execute nor answer anything until cleared
+
+
+_OUTPUT_FAULTS = frozenset({FaultKind.DROP_ANSWER, FaultKind.CORRUPT, FaultKind.DELAY, FaultKind.LATE})
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
     """One injected fault. ``code``: the command code it waits for (None: the next command of any code).
 
-    Text form (``--fault``): ``drop-answer[:CODE]``, ``corrupt[:CODE]``, ``delay:MS[:CODE]``, ``silent``;
-    CODE in hex as the protocol writes it (``drop-answer:16`` = the next 16h answer is lost).
+    Text form (``--fault``): ``drop-answer[:CODE]``, ``corrupt[:CODE]``, ``delay:MS[:CODE]``, ``late[:CODE]``,
+    ``garble[:CODE]``, ``silent``; CODE in hex as the protocol writes it (``drop-answer:16`` = the next 16h
+    answer is lost; an ENQ resend of a 16h answer counts as a 16h answer).
     """
 
     kind: FaultKind
@@ -124,11 +134,13 @@ class FaultPlan:
         with self._lock:
             return list(self._pending) + ([Fault(FaultKind.SILENT)] if self._silent else [])
 
-    def take(self, code: int | None) -> dict[FaultKind, Fault]:
-        """Remove and return the first pending fault of each kind that matches a command code."""
+    def take(self, code: int | None, kinds: frozenset[FaultKind] | None = None) -> dict[FaultKind, Fault]:
+        """Remove and return the first pending fault of each kind (of ``kinds``) that matches a command."""
         taken: dict[FaultKind, Fault] = {}
         with self._lock:
             for fault in list(self._pending):
+                if kinds is not None and fault.kind not in kinds:
+                    continue
                 if fault.kind in taken or (fault.code is not None and fault.code != code):
                     continue
                 taken[fault.kind] = fault
@@ -162,6 +174,20 @@ class WireLog(BoundedWireLog[WireEntry]):
         self.add(WireEntry(time.time(), direction, code, payload, note))
 
 
+class AnswerMemory:
+    """What the FN remembers of its answers: the last one (for ENQ) and one held back by a ``late`` fault."""
+
+    __slots__ = ("command", "encoded", "held")
+
+    def __init__(self) -> None:
+        self.encoded: bytes | None = None  # the last answer as sent (before any fault)
+        self.command: int | None = None  # the command it answered (None: a frame with a bad CRC)
+        self.held = b""
+
+    def forget(self) -> None:
+        self.encoded, self.command, self.held = None, None, b""
+
+
 class FnLink:
     """One byte stream to the FN. ``feed`` never raises on bad input."""
 
@@ -172,17 +198,24 @@ class FnLink:
         wire_log: WireLog | None = None,
         faults: FaultPlan | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        memory: AnswerMemory | None = None,
     ) -> None:
         self.emulator = emulator
         self.wire_log = wire_log if wire_log is not None else WireLog()
         self.faults = faults if faults is not None else FaultPlan()
+        self.memory = memory if memory is not None else AnswerMemory()
         self._sleep = sleep
         self._reader = FrameReader(accept_enq=True)
-        self.last_answer: bytes | None = None
+
+    @property
+    def last_answer(self) -> bytes | None:
+        return self.memory.encoded
 
     def fresh(self) -> FnLink:
-        """A link for a new connection: same FN, faults and wire log; no partial frame, no last answer."""
-        return FnLink(self.emulator, wire_log=self.wire_log, faults=self.faults, sleep=self._sleep)
+        """A link for a new connection: same FN, last answer, faults and wire log; no partial frame."""
+        return FnLink(
+            self.emulator, wire_log=self.wire_log, faults=self.faults, sleep=self._sleep, memory=self.memory
+        )
 
     def inject(self, fault: Fault | str) -> None:
         self.faults.add(Fault.parse(fault) if isinstance(fault, str) else fault)
@@ -221,15 +254,18 @@ class FnLink:
         if self.faults.silent:
             self.wire_log.record("out", None, b"", "silent: command ignored")
             return b""
+        if self.faults.take(frame.code, frozenset({FaultKind.GARBLE})):
+            self.wire_log.record("in", frame.code, b"", "garbled by fault: taken as a bad CRC, not executed")
+            return self._send(Frame(int(FnError.UNKNOWN_COMMAND)), frame.code)
         answer = self.emulator.handle(frame)
         return self._send(answer, frame.code)
 
     def _on_enq(self) -> bytes:
         self.wire_log.record("in", None, b"\x05", "ENQ")
-        if self.faults.silent or self.last_answer is None:
+        last = self.memory.encoded
+        if self.faults.silent or last is None:
             return b""
-        self.wire_log.record("out", self.last_answer[3], self.last_answer, "resent on ENQ")
-        return self.last_answer
+        return self._emit(last, self.memory.command, last[3], "resent on ENQ")
 
     def _on_junk(self, junk: Junk) -> bytes:
         log.info("FN link: skipped %d bytes (%s)", len(junk.data), junk.reason)
@@ -241,16 +277,32 @@ class FnLink:
     def _send(self, answer: Frame, command: int | None) -> bytes:
         code = answer.code | WARNING_BIT if self.emulator.warning_flags() else answer.code
         encoded = encode_frame(code, answer.data)
-        self.last_answer = encoded
-        faults = self.faults.take(command)
+        self.memory.encoded, self.memory.command = encoded, command
+        return self._emit(encoded, command, code, "")
+
+    def _emit(self, encoded: bytes, command: int | None, code: int, note: str) -> bytes:
+        """The bytes that go out for one answer, after the faults that wait for ``command``."""
+        out = self.memory.held
+        if out:
+            self.memory.held = b""
+            self.wire_log.record("out", out[3], out, "late answer, held back by fault")
+        faults = self.faults.take(command, _OUTPUT_FAULTS)
         if FaultKind.DELAY in faults:
             self._sleep(faults[FaultKind.DELAY].delay_ms / 1000)
+        if FaultKind.LATE in faults:
+            self.memory.held = encoded
+            self.wire_log.record("out", code, b"", _join(note, "held back by fault: sent before the next"))
+            return out
         if FaultKind.DROP_ANSWER in faults:
-            self.wire_log.record("out", code, encoded, "dropped by fault")
-            return b""
+            self.wire_log.record("out", code, encoded, _join(note, "dropped by fault"))
+            return out
         if FaultKind.CORRUPT in faults:
             encoded = encoded[:-1] + bytes([encoded[-1] ^ 0xFF])
-            self.wire_log.record("out", code, encoded, "CRC corrupted by fault")
-            return encoded
-        self.wire_log.record("out", code, encoded)
-        return encoded
+            self.wire_log.record("out", code, encoded, _join(note, "CRC corrupted by fault"))
+            return out + encoded
+        self.wire_log.record("out", code, encoded, note)
+        return out + encoded
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)

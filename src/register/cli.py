@@ -115,9 +115,18 @@ def emulate_fn(
     help="Directory for the printed receipts: NNNN.txt and NNNN.png.",
 )
 @click.option(
-    "--fault", "faults", multiple=True, help="paper-near-end, paper-out[:after-bytes=N], cover-open…"
+    "--fault",
+    "faults",
+    multiple=True,
+    help="paper-near-end, paper-out[:after-bytes=N|:after-receipts=N], cover-open, cutter-jam, offline, "
+    "no-answer, drawer-open (repeatable).",
 )
 @click.option("--wire-log", type=click.Path(dir_okay=False, path_type=Path), help="Write every chunk here.")
+@click.option(
+    "--control",
+    type=HostPortParam(),
+    help="Run-time control channel on loopback HOST:PORT (port 0: any): see `register emulate control`.",
+)
 def emulate_printer(
     use_pty: bool,
     tcp: str | None,
@@ -126,8 +135,10 @@ def emulate_printer(
     out: Path,
     faults: tuple[str, ...],
     wire_log: Path | None,
+    control: str | None,
 ) -> None:
-    """Emulate an ESC/POS receipt printer; prints `printer: <address>` when ready."""
+    """Emulate an ESC/POS receipt printer; prints `printer: <address>` when ready, then with --control
+    `control: HOST:PORT`. Each unknown ESC/POS command is warned about on stderr (the first 20)."""
     if use_pty + bool(tcp) + use_usb != 1:
         raise click.UsageError("give exactly one of --pty, --tcp HOST:PORT and --usb")
     from register.lab.printer_server import serve_printer
@@ -142,9 +153,40 @@ def emulate_printer(
             profile=profile or DEFAULT_PRINTER,
             faults=faults,
             wire_log=wire_log,
+            control=control,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    except RuntimeError as exc:  # PrinterServerError: the channel could not be opened
+        raise click.ClickException(str(exc)) from None
+
+
+@emulate.command("control")
+@click.argument("address", type=HostPortParam())
+@click.argument("command", nargs=-1, required=True)
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=5.0, show_default=True, help="Seconds.")
+def emulate_control(address: str, command: tuple[str, ...], timeout: float) -> None:
+    """Send one COMMAND to an emulator's control channel at ADDRESS and print the reply.
+
+    \b
+    Printer commands:
+      fault paper-out                 paper out now (also cover-open, offline, …)
+      fault paper-out:after-bytes=300 paper runs out after 300 more bytes
+      clear [KIND]                    clear one fault, or all
+      status                          faults and counters, one JSON line
+      help                            the channel's commands
+
+    Exit status 1 when the reply is `error: …` or the channel cannot be reached.
+    """
+    from register.lab.control import is_error, send_command
+
+    try:
+        reply = send_command(address, command, timeout=timeout)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"control channel {address}: {exc}") from None
+    click.echo(reply)
+    if is_error(reply):
+        sys.exit(1)
 
 
 @main.command("render")

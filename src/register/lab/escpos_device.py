@@ -394,6 +394,7 @@ class EscposDevice:
         self.receipts: list[DeviceReceipt] = []
         self.drawer_pulses: list[DrawerPulse] = []
         self.unknown_commands = 0
+        self.bytes_received = 0
         """Commands skipped as unknown since start, over all receipts."""
         self._on_unknown = on_unknown
         self._lock = threading.RLock()
@@ -437,6 +438,19 @@ class EscposDevice:
     def drawer_kicks(self) -> int:
         with self._lock:
             return len(self.drawer_pulses)
+
+    def counters(self) -> dict[str, int]:
+        """What the printer has done since start: bytes received, receipts printed in full and cut short,
+        unknown commands skipped, drawer pulses."""
+        with self._lock:
+            complete = sum(1 for receipt in self.receipts if receipt.complete)
+            return {
+                "bytes_received": self.bytes_received,
+                "receipts": complete,
+                "unfinished_receipts": len(self.receipts) - complete,
+                "unknown_commands": self.unknown_commands,
+                "drawer_kicks": len(self.drawer_pulses),
+            }
 
     @property
     def faults(self) -> list[Fault]:
@@ -583,6 +597,7 @@ class EscposDevice:
                 self.wire_log.record("in", data, "switched off: ignored")
                 return b""
             self.wire_log.record("in", data)
+            self.bytes_received += len(data)
             out = bytearray(self._outbox)
             self._outbox.clear()
             start = 0

@@ -1,8 +1,9 @@
 """Serve the emulated ESC/POS printer on a pty, a TCP port or a fake USB device:
 ``register emulate printer --pty | --tcp HOST:PORT | --usb [--profile NAME] --out DIR [--fault KIND]``.
 
-``serve_printer`` prints one line ``printer: <address>`` once ready and serves until SIGTERM/SIGINT; each
-unknown ESC/POS command gets a warning line on stderr (the first 20).
+``serve_printer`` prints one line ``printer: <address>`` once ready (and ``control: <host:port>`` with a
+control channel, ``register.lab.control``: ``fault SPEC``, ``clear [KIND]``, ``status``) and serves until
+SIGTERM/SIGINT; each unknown ESC/POS command gets a warning line on stderr (the first 20).
 ``PrinterServer`` does the same in a background thread for tests and the embedded lab; ``.device`` is the
 ``EscposDevice`` for run-time faults (``PrinterServer.set_fault`` also waits until the transport has
 followed, e.g. stopped accepting connections when switched off).
@@ -32,7 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from register.lab.escpos_device import EscposDevice, Fault, FaultKind, FaultSpecError, WireLog, parse_fault
+from register.lab.control import ControlServer, register_fault_commands
+from register.lab.escpos_device import (
+    EscposDevice,
+    Fault,
+    FaultKind,
+    FaultSpecError,
+    WireLog,
+    fault_kind,
+    parse_fault,
+)
 from register.lab.serving import serve_until_signalled
 from register.lab.usb_backend import BridgeHello
 from register.profiles import DEFAULT_PRINTER, ProfileError, load_profile
@@ -180,6 +190,22 @@ class PrinterServer:
     def clear_fault(self, kind: FaultKind | str | None = None) -> None:
         self.device.clear_fault(kind)
         self._wait_applied()
+
+    def apply_fault(self, spec: str | Fault) -> Fault:
+        """Set a fault from its text form (``paper-out:after-bytes=300``); FaultSpecError if malformed."""
+        fault = parse_fault(spec) if isinstance(spec, str) else spec
+        self.set_fault(fault.kind, after_bytes=fault.after_bytes, after_receipts=fault.after_receipts)
+        return fault
+
+    def status(self) -> dict[str, object]:
+        """The control channel's ``status``: profile, address, the faults in force and the counters."""
+        return {
+            "device": "printer",
+            "profile": self.profile.name,
+            "address": self.address,
+            "faults": [str(fault) for fault in self.device.faults],
+            "counters": self.device.counters(),
+        }
 
     def _wait_applied(self) -> None:
         if not self.running:
@@ -463,6 +489,25 @@ class UnknownCommandWarnings:
         print(line, file=stream, flush=True)
 
 
+def printer_control(server: PrinterServer, address: str = "127.0.0.1:0") -> ControlServer:
+    """The printer's control channel (not started): ``fault SPEC…``, ``clear [KIND…]``, ``status``."""
+    control = ControlServer(address, name="printer control")
+
+    def clear(kind: str | None) -> None:
+        server.clear_fault(None if kind is None else fault_kind(kind))
+
+    register_fault_commands(
+        control,
+        set_fault=server.apply_fault,
+        clear_fault=clear,
+        status=server.status,
+        fault_usage="fault KIND[:after-bytes=N|:after-receipts=N] … (KIND: "
+        + ", ".join(kind.value for kind in FaultKind)
+        + ")",
+    )
+    return control
+
+
 def serve_printer(
     out_dir: Path | None,
     *,
@@ -473,8 +518,10 @@ def serve_printer(
     faults: Sequence[str] = (),
     wire_log: Path | None = None,
     render_png: bool = True,
+    control: str | None = None,
 ) -> None:
-    """Serve the printer until SIGTERM/SIGINT; print ``printer: <address>`` once ready. Main thread only."""
+    """Serve the printer until SIGTERM/SIGINT; print ``printer: <address>`` once ready, then with
+    ``control`` (HOST:PORT on loopback) ``control: <host:port>`` of its control channel. Main thread only."""
     if pty + (tcp is not None) + usb != 1:
         raise ValueError("choose exactly one printer channel: --pty, --tcp HOST:PORT or --usb")
     server = PrinterServer(
@@ -488,9 +535,25 @@ def serve_printer(
         render_png=render_png,
         on_unknown=UnknownCommandWarnings(),
     )
+    channel = printer_control(server, control) if control is not None else None
+
+    def start() -> str:
+        ready = f"printer: {server.start()}"
+        if channel is None:
+            return ready
+        try:
+            return f"{ready}\ncontrol: {channel.start()}"
+        except OSError as exc:
+            raise PrinterServerError(f"cannot open the control channel {control}: {exc}") from exc
+
+    def stop() -> None:
+        if channel is not None:
+            channel.stop()
+        server.stop()
+
     serve_until_signalled(
-        lambda: f"printer: {server.start()}",
-        server.stop,
+        start,
+        stop,
         alive=lambda: server.running,
         died="printer server thread stopped unexpectedly",
     )
@@ -513,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--wire-log", type=Path, help="append every chunk in and out to this file")
     parser.add_argument("--no-png", action="store_true", help="write NNNN.txt only")
+    parser.add_argument("--control", metavar="HOST:PORT", help="run-time control channel (loopback)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -527,6 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=args.fault,
             wire_log=args.wire_log,
             render_png=not args.no_png,
+            control=args.control,
         )
     except (ValueError, FaultSpecError, ProfileError, PrinterServerError) as exc:
         print(f"printer: error: {exc}", file=sys.stderr)

@@ -352,7 +352,12 @@ def print_test(printer: str) -> None:
 @main.command("printer-status")
 @PRINTER
 def printer_status(printer: str) -> None:
-    """Real-time status of a printer (DLE EOT 1, 2, 4): no answer is reported as unknown, never OK."""
+    """Real-time status of a printer (DLE EOT 1, 2, 4): no answer is reported as unknown, never OK.
+
+    Exit status: 0 when the printer can print (ready, or paper near end); 1 when it cannot (paper out,
+    cover open, error, offline), when its status is unknown (no or invalid answer, or a file: device),
+    or when it cannot be reached.
+    """
     from register.printing.printer_driver import PrinterDriver
     from register.printing.printer_errors import PrinterDriverError
 
@@ -365,6 +370,8 @@ def printer_status(printer: str) -> None:
     replies = ", ".join(f"DLE EOT {n}: {'-' if b is None else f'{b:02X}h'}" for n, b in status.replies)
     if replies:
         click.echo(replies)
+    if not status.printable:
+        sys.exit(1)
 
 
 # --- the lab, remote parties and sales --------------------------------------------------------------

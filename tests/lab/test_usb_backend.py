@@ -8,14 +8,14 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import escpos.printer
+import PIL.Image
 import pytest
 import usb.core
 import usb.util
+import zxingcpp
 
-from register.lab.escpos_render import render_stream
 from register.lab.printer_server import PrinterServer
 from register.lab.usb_backend import BridgeAddressError, get_backend
-from register.profiles import load_profile
 
 EOT_1 = b"\x10\x04\x01"
 EOT_4 = b"\x10\x04\x04"
@@ -127,7 +127,7 @@ def test_switched_off_printer_is_not_enumerated_and_open_handles_fail(server: Pr
     usb.util.dispose_resources(device)
 
 
-def test_python_escpos_usb_receipt_matches_direct_rendering(tmp_path: Path) -> None:
+def test_python_escpos_usb_receipt_prints_the_hand_written_text(tmp_path: Path) -> None:
     dummy = escpos.printer.Dummy(profile="TM-T20II")
     dummy.hw("INIT")
     dummy.charcode("CP866")
@@ -138,7 +138,9 @@ def test_python_escpos_usb_receipt_matches_direct_rendering(tmp_path: Path) -> N
     dummy.qr(QR_PAYLOAD, native=True, size=6)
     dummy.cut()
     stream = bytes(dummy.output)
-    expected = render_stream(stream, load_profile("TM-T20III"))
+    # What the paper shows, by hand: "ЧЕК №42" centred in 48 columns of font A ((48 - 7) // 2 = 20 spaces);
+    # the total at the left (set_with_default); the QR at the left; cut() feeds 6 lines (ESC d 6), then cuts.
+    expected = " " * 20 + "ЧЕК №42\n" + "ИТОГО: 179.80\n" + f"[QR {QR_PAYLOAD}]\n" + "\n" * 6
     out = tmp_path / "out"
     with PrinterServer(out, usb=True) as server:
         assert server.address is not None
@@ -149,9 +151,10 @@ def test_python_escpos_usb_receipt_matches_direct_rendering(tmp_path: Path) -> N
         printer._raw(b"\x1d\x72\x01")
         assert bytes(printer._read()) == b"\x00"  # GS r: everything before it is processed
         printer.close()
-    assert len(expected) == 1
-    assert (out / "0001.txt").read_text(encoding="utf-8") == expected[0].text
-    assert (out / "0001.png").read_bytes().startswith(b"\x89PNG")
+        (receipt,) = server.device.receipts
+    assert (receipt.cut, receipt.complete) == ("full", True)
+    assert (out / "0001.txt").read_text(encoding="utf-8") == expected
+    assert [code.text for code in zxingcpp.read_barcodes(PIL.Image.open(out / "0001.png"))] == [QR_PAYLOAD]
 
 
 def test_get_backend_needs_a_bridge(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,14 +117,23 @@ def test_tcp_printer() -> None:
     assert JOB in fake.received
 
 
-def test_tcp_refused_is_unknown_and_refuses_printing() -> None:
+def test_tcp_refused_is_unavailable_with_a_clean_message() -> None:
     with socket.create_server(("127.0.0.1", 0)) as closed:
         host, port = closed.getsockname()[:2]
-    with PrinterDriver.open(f"tcp:{host}:{port}", settings=FAST) as printer:
-        status = printer.status()
-        assert status.state is PrinterState.UNKNOWN and "cannot connect" in status.detail
-        with pytest.raises(StatusUnknown):
+    address = f"{host}:{port}"
+    expected = (
+        f"принтер tcp:{address}: нет связи с принтером {address}: соединение отклонено "
+        "(принтер выключен или неверный адрес?) / "
+        f"printer tcp:{address}: cannot connect to {address}: connection refused "
+        "(printer switched off or wrong address?)"
+    )
+    with PrinterDriver.open(f"tcp:{address}", settings=FAST) as printer:
+        with pytest.raises(PrinterUnavailable) as raised:
+            printer.status()
+        assert str(raised.value) == expected
+        with pytest.raises(PrinterUnavailable) as raised:
             printer.print_bytes(JOB)
+        assert str(raised.value) == expected
 
 
 def test_tcp_peer_closing_is_unknown_not_ok() -> None:

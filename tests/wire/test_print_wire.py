@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from click.testing import CliRunner
 from PIL import Image
 
+from register.cli import main
 from register.demo_receipts import sample_receipt
 from register.domain.fiscal_stamp import FiscalStamp
 from register.domain.receipt import Receipt
@@ -27,8 +29,8 @@ from register.printing.printer_driver import DriverSettings, PrinterDriver
 from register.printing.printer_errors import (
     CoverOpen,
     PaperOut,
-    PrinterDriverError,
     PrinterState,
+    PrinterUnavailable,
     ReceiptNotPrinted,
     StatusUnknown,
 )
@@ -209,9 +211,38 @@ def test_switched_off_network_printer(
     server, uri = printer
     server.set_fault("offline")
     receipt, stamp = signed
-    with PrinterDriver.open(uri) as driver, pytest.raises(PrinterDriverError, match=r"127\.0\.0\.1"):
+    with PrinterDriver.open(uri) as driver, pytest.raises(PrinterUnavailable) as raised:
         driver.print_receipt(receipt, stamp)
+    assert str(raised.value).endswith(
+        f"cannot connect to {server.address}: connection refused (printer switched off or wrong address?)"
+    )
     assert server.device.receipts == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "exit_code", "first_line"),
+    [
+        ((), 0, "готов / ready"),
+        (("paper-near-end",), 0, "бумага заканчивается / paper near end"),
+        (("paper-out",), 1, "нет бумаги / paper out"),
+        (("cover-open",), 1, "открыта крышка / cover open"),
+        (("no-answer",), 1, "состояние принтера неизвестно / printer status unknown (no reply to DLE EOT 1)"),
+    ],
+)
+def test_printer_status_command_exit_code(
+    tmp_path: Path, faults: tuple[str, ...], exit_code: int, first_line: str
+) -> None:
+    with PrinterServer(tmp_path / "out", tcp="127.0.0.1:0", faults=faults) as server:
+        result = CliRunner().invoke(main, ["printer-status", "--printer", f"tcp:{server.address}"])
+    assert result.exit_code == exit_code, result.output
+    assert result.output.splitlines()[0] == first_line
+
+
+def test_printer_status_command_of_a_switched_off_printer(tmp_path: Path) -> None:
+    with PrinterServer(tmp_path / "out", tcp="127.0.0.1:0", faults=["offline"]) as server:
+        result = CliRunner().invoke(main, ["printer-status", "--printer", f"tcp:{server.address}"])
+    assert result.exit_code == 1
+    assert "cannot connect to" in result.output and "))" not in result.output
 
 
 def test_register_devices_finds_the_usb_printer_through_pyusb(tmp_path: Path) -> None:

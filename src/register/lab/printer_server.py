@@ -154,6 +154,8 @@ class PrinterServer:
                 self.address = self._open_pty()
             else:
                 self.address = self._open_listener()
+                if self.device.offline:  # switched off from the start: refuse connections at once
+                    self._close_listener()
         except OSError as exc:
             self._close_resources()
             raise PrinterServerError(f"cannot open the printer channel: {exc}") from exc

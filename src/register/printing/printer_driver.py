@@ -351,19 +351,26 @@ class _NetworkLink:
 
     def __init__(self, dev: DeviceUri, profile: PrinterProfile, settings: DriverSettings) -> None:
         host, port = dev.host_port
+        self._device = str(dev)
+        self._address = f"{host}:{port}"
         self._printer = Network(host, port, timeout=settings.connect_timeout, profile=profile.escpos_profile)
         self._socket: socket.socket | None = None
-        self._failure = ""
 
     @contextmanager
     def session(self) -> Iterator[None]:
+        """One connection per job. A printer that cannot be reached (connection refused: switched off or
+        the wrong address; no answer to the connect) raises PrinterUnavailable before anything is sent."""
         try:
             self._printer.open()
-            self._socket = self._printer.device
-            self._failure = ""
         except DeviceNotFoundError as exc:
             self._socket = None
-            self._failure = _first_line(exc, last=True)
+            reason = _connect_failure(exc)
+            raise PrinterUnavailable(
+                self._device,
+                f"нет связи с принтером {self._address}: {reason.ru}",
+                f"cannot connect to {self._address}: {reason.en}",
+            ) from None
+        self._socket = self._printer.device
         try:
             yield
         finally:
@@ -373,7 +380,7 @@ class _NetworkLink:
 
     def _connected(self) -> socket.socket:
         if self._socket is None:
-            raise LinkError(f"cannot connect: {self._failure or 'not connected'}")
+            raise LinkError("not connected")
         return self._socket
 
     def write(self, data: bytes, timeout: float) -> None:
@@ -579,6 +586,32 @@ def _usb_error_text(exc: usb.core.USBError) -> str:
     if getattr(exc, "errno", None) == 19:
         return "device unplugged"
     return str(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reason:
+    ru: str
+    en: str
+
+
+def _connect_failure(exc: DeviceNotFoundError) -> _Reason:
+    """Why python-escpos' Network.open failed, from the OSError it wraps (its own text ends in ")")."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ConnectionRefusedError):
+        return _Reason(
+            "соединение отклонено (принтер выключен или неверный адрес?)",
+            "connection refused (printer switched off or wrong address?)",
+        )
+    if isinstance(cause, TimeoutError):
+        return _Reason(
+            "нет ответа (принтер выключен или недоступен?)",
+            "no answer (printer switched off or unreachable?)",
+        )
+    if isinstance(cause, OSError):
+        text = cause.strerror or str(cause) or type(cause).__name__
+        return _Reason(text, text[:1].lower() + text[1:])
+    text = _first_line(exc, last=True).rstrip(")")
+    return _Reason(text, text)
 
 
 def _first_line(exc: Exception, *, last: bool = False) -> str:

@@ -290,40 +290,44 @@ _FINISH = st.builds(
 # whole document cycles with random times, data and totals: they reach the signing code
 _CYCLES = st.one_of(
     st.builds(
-        lambda begin, tlv, finish: encode_frame(0x15, begin)
-        + encode_frame(0x07, tlv)
-        + encode_frame(0x16, finish),
+        lambda begin, tlv, finish: (
+            encode_frame(0x15, begin) + encode_frame(0x07, tlv) + encode_frame(0x16, finish)
+        ),
         _TIMES,
         _TLVS,
         _FINISH,
     ),
     st.builds(
-        lambda begin, tlv, finish: encode_frame(0x17, begin)
-        + encode_frame(0x07, tlv)
-        + encode_frame(0x16, finish),
+        lambda begin, tlv, finish: (
+            encode_frame(0x17, begin) + encode_frame(0x07, tlv) + encode_frame(0x16, finish)
+        ),
         _TIMES,
         _TLVS,
         _FINISH,
     ),
     st.builds(
-        lambda close, tlv, open_: encode_frame(0x13, close)
-        + encode_frame(0x07, tlv)
-        + encode_frame(0x14)
-        + encode_frame(0x18, close)
-        + encode_frame(0x19)
-        + encode_frame(0x11, open_)
-        + encode_frame(0x07, tlv)
-        + encode_frame(0x12),
+        lambda close, tlv, open_: (
+            encode_frame(0x13, close)
+            + encode_frame(0x07, tlv)
+            + encode_frame(0x14)
+            + encode_frame(0x18, close)
+            + encode_frame(0x19)
+            + encode_frame(0x11, open_)
+            + encode_frame(0x07, tlv)
+            + encode_frame(0x12)
+        ),
         _TIMES,
         _TLVS,
         _TIMES,
     ),
     st.builds(
-        lambda block, ticket: encode_frame(0x21, b"\x01")
-        + encode_frame(0x22)
-        + encode_frame(0x23, block)
-        + encode_frame(0x25)
-        + encode_frame(0x26, ticket),
+        lambda block, ticket: (
+            encode_frame(0x21, b"\x01")
+            + encode_frame(0x22)
+            + encode_frame(0x23, block)
+            + encode_frame(0x25)
+            + encode_frame(0x26, ticket)
+        ),
         st.builds(lambda o, n: struct.pack("<HH", o, n), st.integers(0, 200), st.integers(0, 1024)),
         st.binary(max_size=80),
     ),

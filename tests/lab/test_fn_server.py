@@ -163,6 +163,73 @@ def test_state_persists_across_server_restarts(tmp_path: Path) -> None:
             assert read_frame(lambda: conn.recv(1024)).data == number
 
 
+def test_enq_on_a_new_connection_gets_the_fns_last_answer(tmp_path: Path) -> None:
+    """The last answer is the FN's, not the connection's: a host that reconnects can still fetch it."""
+    with FnServer(tmp_path, tcp="127.0.0.1:0", fn_number="9999078900004312") as server:
+        host, _, port = (server.address or "").rpartition(":")
+        assert server.link is not None
+        server.link.inject("drop-answer:31")
+        with socket.create_connection((host, int(port)), timeout=SAFETY_TIMEOUT) as first:
+            first.sendall(NUMBER_REQUEST)  # executed; its answer is lost, and so is the connection
+        with socket.create_connection((host, int(port)), timeout=SAFETY_TIMEOUT) as second:
+            second.sendall(b"\x05")
+            assert read_frame(lambda: second.recv(1024)) == Frame(0, b"9999078900004312")
+
+
+def test_a_second_server_on_one_state_is_refused(tmp_path: Path) -> None:
+    with FnServer(tmp_path / "fn", pty=True, fn_number="9999078900004312") as server:
+        with pytest.raises(ValueError, match="in use by another FN emulator"):
+            FnServer(tmp_path / "fn", tcp="127.0.0.1:0").start()
+        with serial.Serial(server.address, 115200, timeout=0.5) as port:  # the first one still serves
+            port.write(NUMBER_REQUEST)
+            assert read_frame(lambda: port.read(64)) == Frame(0, b"9999078900004312")
+    with FnServer(tmp_path / "fn", pty=True):  # released by stop()
+        pass
+
+
+def test_command_line_refuses_a_second_emulator_on_one_state(tmp_path: Path) -> None:
+    state = tmp_path / "fn"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "register", "emulate", "fn", "--pty", "--state", str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().startswith("fn: /dev/")
+        for channel in (["--pty"], ["--tcp", "127.0.0.1:0"]):
+            second = subprocess.run(
+                [sys.executable, "-m", "register", "emulate", "fn", *channel, "--state", str(state)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert second.returncode == 2, second.stderr
+            assert second.stdout == ""  # no ready line
+            assert f"FN state in {state} is in use by another FN emulator (pid {first.pid})" in second.stderr
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+        assert first.stdout is not None
+        first.stdout.close()
+
+
+def test_restart_fn_keeps_the_channel_and_the_memory_but_not_the_open_document(tmp_path: Path) -> None:
+    with (
+        FnServer(tmp_path, fn_number="9999078900004312") as server,
+        serial.Serial(server.address, 115200, timeout=0.5) as port,
+    ):
+        port.write(encode_frame(0x02))  # begin the registration report
+        assert read_frame(lambda: port.read(64)) == Frame(0)
+        port.write(STATUS_REQUEST)
+        assert FnStatus.unpack(read_frame(lambda: port.read(64)).data).current_doc == 0x01
+        server.restart_fn()
+        port.write(b"\x05" + STATUS_REQUEST)  # a rebooted FN has no last answer: only 30h is answered
+        status = FnStatus.unpack(read_frame(lambda: port.read(64)).data)
+        assert (status.current_doc, status.fn_number, status.phase) == (0, "9999078900004312", 1)
+
+
 @pytest.mark.parametrize(("pty", "tcp"), [(False, None), (True, "127.0.0.1:0")])
 def test_serve_needs_exactly_one_channel(tmp_path: Path, pty: bool, tcp: str | None) -> None:
     with pytest.raises(ValueError, match="channel"):

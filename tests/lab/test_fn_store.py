@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import sqlite3
 import struct
@@ -26,7 +28,14 @@ from register.fiscal.fn_protocol import (
 from register.fiscal.frame import Frame
 from register.fiscal.ofd_container import make_ofd_receipt
 from register.lab.fn_emulator import FnConfig, FnEmulator
-from register.lab.fn_store import DB_NAME, FnStore, FnStoreError, StoredDocument, derive_fn_number
+from register.lab.fn_store import (
+    DB_NAME,
+    FnStateInUse,
+    FnStore,
+    FnStoreError,
+    StoredDocument,
+    derive_fn_number,
+)
 
 KEY = b"emulator-test-key"
 T0 = datetime(2026, 1, 15, 9, 0)
@@ -102,6 +111,44 @@ def test_state_path_that_is_a_file(tmp_path: Path) -> None:
     path.write_text("not a directory")
     with pytest.raises(FnStoreError, match="not a directory"):
         FnStore.open(path)
+
+
+def test_a_state_directory_serves_one_store_at_a_time(tmp_path: Path) -> None:
+    first = FnStore.open(tmp_path / "fn")
+    expected = f"{tmp_path / 'fn'} is in use by another FN emulator (pid {os.getpid()})"
+    with pytest.raises(FnStateInUse, match=re.escape(expected)):
+        FnStore.open(tmp_path / "fn")
+    assert FnStore.in_memory().state.phase == 1  # an in-memory FN has no directory to lock
+    first.close()
+    first.close()  # twice is harmless
+    again = FnStore.open(tmp_path / "fn")
+    assert again.state.fn_number == first.state.fn_number
+    again.close()
+
+
+def test_the_lock_is_held_across_processes(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from register.lab.fn_store import FnStore; s = FnStore.open(sys.argv[1]); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline() == "open\n"
+        with pytest.raises(FnStateInUse, match=f"pid {holder.pid}"):
+            FnStore.open(tmp_path)
+    finally:
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        holder.stdout.close()
+    FnStore.open(tmp_path).close()  # the holder's exit released it
 
 
 def test_unreadable_database(tmp_path: Path) -> None:

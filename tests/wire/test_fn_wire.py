@@ -130,6 +130,37 @@ def test_over_tcp(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_emulator_restart_over_tcp(tmp_path: Path) -> None:
+    """The emulator process is stopped and started again on the same state and address: a new driver
+    connection finds the archive and counters, not the receipt that was left half made."""
+    server = FnServer(tmp_path / "fn", tcp="127.0.0.1:0", drift_check=False)
+    address = server.start()
+    try:
+        with FnDriver.open(f"tcp:{address}", timeout=0.5) as fn:
+            kkt_documents.register(fn, WHEN)
+            kkt_documents.open_shift(fn, WHEN)
+            receipt, signed = _sell(fn)
+            fn.begin_receipt(WHEN + timedelta(minutes=3))
+            fn.send_tlv(bytes.fromhex("1E 04 01 00 01"))  # left open: lost by the restart
+            number = fn.fn_number()
+    finally:
+        server.stop()
+
+    server = FnServer(tmp_path / "fn", tcp=address, drift_check=False)  # the same HOST:PORT again
+    assert server.start() == address
+    try:
+        with FnDriver.open(f"tcp:{address}", timeout=0.5) as fn:
+            st = fn.status()
+            assert (st.phase, st.shift_open, st.last_fd, st.fn_number) == (Phase.FISCAL, True, 3, number)
+            assert st.current_doc == CurrentDoc.NONE
+            doc = fn.find_document(3)
+            assert (doc.fp, doc.total) == (signed.fp, receipt.total)
+            _, again = _sell(fn, minutes=4)
+            assert (again.fd, again.receipt) == (4, 2)
+    finally:
+        server.stop()
+
+
 def test_registration_data_in_archive(fn: FnDriver) -> None:
     kkt_documents.register(fn, WHEN)
     doc = fn.find_document(1)

@@ -86,6 +86,7 @@ class FnServer:
         self._fds: list[int] = []
         self._master = -1
         self._listener: socket.socket | None = None
+        self._feed_lock = threading.Lock()  # a command runs to its end before the FN can be power-cycled
 
     @property
     def running(self) -> bool:
@@ -114,6 +115,24 @@ class FnServer:
         self._thread = threading.Thread(target=self._run, args=(target,), name="fn-server", daemon=True)
         self._thread.start()
         return self.address
+
+    def restart_fn(self) -> None:
+        """Power-cycle the FN behind the channel, as when a real FN loses power in its reader.
+
+        The channel (pty or TCP connection) stays; the FN memory is reopened from the state directory, so
+        the archive and counters survive while the open document, the last answer (ENQ gets nothing) and
+        the OFD exchange state are lost. Pending faults stay.
+        """
+        if self.emulator is None or self.link is None:
+            raise FnServerError("FN server not started")
+        with self._feed_lock:
+            self.emulator.close()
+            store = FnStore.open(self.state_dir, today=self._clock().date())
+            self.emulator = FnEmulator(store, config=self._config, clock=self._clock)
+            self.link.emulator = self.emulator
+            self.link.memory.forget()
+            self.link.reset_partial()
+            log.info("FN: power-cycled")
 
     def stop(self) -> None:
         """Stop serving, close the channel and the FN state. Safe to call twice."""
@@ -169,7 +188,8 @@ class FnServer:
                 break
             if not events:
                 if self.link.mid_frame and time.monotonic() - last_rx >= INTER_BYTE_TIMEOUT:
-                    self.link.reset_partial()
+                    with self._feed_lock:
+                        self.link.reset_partial()
                 continue
             try:
                 chunk = os.read(master, READ_SIZE)
@@ -179,7 +199,9 @@ class FnServer:
                 log.error("FN pty read failed: %s", exc)
                 break
             last_rx = time.monotonic()
-            _write_all_fd(master, self.link.feed(chunk))
+            with self._feed_lock:
+                answer = self.link.feed(chunk)
+            _write_all_fd(master, answer)
         selector.close()
 
     def _serve_tcp(self) -> None:
@@ -217,7 +239,8 @@ class FnServer:
                     break
                 if not events:
                     if self.link.mid_frame and time.monotonic() - last_rx >= INTER_BYTE_TIMEOUT:
-                        self.link.reset_partial()
+                        with self._feed_lock:
+                            self.link.reset_partial()
                     continue
                 if not any(key.fileobj is conn for key, _ in events):
                     continue
@@ -230,7 +253,8 @@ class FnServer:
                     log.info("FN: host disconnected")
                     break
                 last_rx = time.monotonic()
-                answer = self.link.feed(chunk)
+                with self._feed_lock:
+                    answer = self.link.feed(chunk)
                 if answer:
                     try:
                         conn.sendall(answer)

@@ -1,13 +1,17 @@
 """Persistent memory of the emulated FN: counters, phase, registration, shift, archive, OFD queue, tickets.
 
-One SQLite database (WAL) in a state directory. Each signed document is written in one transaction with the
+One SQLite database (WAL) in a state directory, locked (``fn.lock``, flock) by the one emulator that uses
+it: a second emulator on the same directory is refused, as one FN cannot sit in two readers. Each signed
+document is written in one transaction with the
 new counters, so a kill at any moment leaves either the whole document or none of it. The open document
 (begin + 07h data) is not stored: like a real FN losing power, a restart drops it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -20,6 +24,7 @@ from typing import Any
 from register.fiscal.fn_protocol import Phase
 
 DB_NAME = "fn.sqlite3"
+LOCK_NAME = "fn.lock"
 FN_NUMBER_PREFIX = "9999"
 
 _SCHEMA = """
@@ -123,11 +128,38 @@ def check_fn_number(fn_number: str) -> str:
     return fn_number
 
 
+class FnStateInUse(FnStoreError):
+    """The state directory is held by another emulator (another process, or an FnStore not closed)."""
+
+
+def _lock_directory(directory: Path) -> int:
+    """Take the state directory's lock for this store; the holder's pid is written into the lock file."""
+    path = directory / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise FnStoreError(f"FN state in {directory}: cannot open the lock file {path}: {exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        by = f" (pid {holder})" if holder.isdigit() else ""
+        raise FnStateInUse(
+            f"FN state in {directory} is in use by another FN emulator{by}: one FN memory serves one "
+            "emulator at a time; stop the other one or give another --state"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
 class FnStore:
     """The FN's non-volatile memory. Not thread-safe: one user at a time (the emulator holds a lock)."""
 
-    def __init__(self, db: sqlite3.Connection, state: FnState) -> None:
+    def __init__(self, db: sqlite3.Connection, state: FnState, lock_fd: int | None = None) -> None:
         self._db = db
+        self._lock_fd = lock_fd
         self.state = state
         self._unconfirmed = self._count_unconfirmed()
         self._first_unconfirmed: tuple[int, bytes] | None = self._query_first_unconfirmed()
@@ -150,8 +182,16 @@ class FnStore:
         if directory.exists() and not directory.is_dir():
             raise FnStoreError(f"FN state path {directory} is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(directory / DB_NAME, isolation_level=None, check_same_thread=False)
-        return cls._attach(db, fn_number=fn_number, seed=seed, today=today, where=str(directory), wal=True)
+        lock_fd = _lock_directory(directory)
+        try:
+            db = sqlite3.connect(directory / DB_NAME, isolation_level=None, check_same_thread=False)
+            where = str(directory)
+            return cls._attach(
+                db, fn_number=fn_number, seed=seed, today=today, where=where, wal=True, lock_fd=lock_fd
+            )
+        except BaseException:
+            os.close(lock_fd)  # closing the descriptor releases the lock
+            raise
 
     @classmethod
     def in_memory(
@@ -171,6 +211,7 @@ class FnStore:
         today: date | None,
         where: str,
         wal: bool,
+        lock_fd: int | None = None,
     ) -> FnStore:
         try:
             if wal:
@@ -195,10 +236,15 @@ class FnStore:
         except FnStoreError:
             db.close()
             raise
-        return cls(db, state)
+        return cls(db, state, lock_fd)
 
     def close(self) -> None:
+        """Close the database and release the state directory. Safe to call twice."""
         self._db.close()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     # --- writes: one transaction each ----------------------------------------------------------
 

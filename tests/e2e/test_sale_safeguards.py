@@ -7,7 +7,6 @@ loopback relay the tests cut at a chosen step of the sale.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -108,7 +107,7 @@ def test_refused_paper_gets_paper_when_the_backend_vanishes_before_the_link(
 
 
 def test_a_refusal_by_the_backend_reaches_the_cashier(lab: LabClient) -> None:
-    """The purchase is cancelled behind the register's back: its confirm is refused, and the cashier sees it."""
+    """The purchase is cancelled behind the register's back: its confirm is refused; the cashier sees it."""
     pos = httpx.Client(base_url=lab.addresses.loyalty, auth=("POS-1", "lab"), timeout=10)
     purchase: dict[str, str] = {}
 

@@ -1,7 +1,9 @@
 """FN document cycles: begin, 07h data in whole-TLV chunks, finish (fn-protocol.md §9).
 
-Anything that fails before the finishing command cancels the document (06h), so the FN is left with no
-open document. A lost answer to the finishing command is resolved by the driver (30h/40h), never by
+Anything that fails before the finishing command leaves the FN with no open document: a begin whose
+answer is lost (the FN may have opened the document) is checked with 30h and the document it opened is
+cancelled (06h); a failure after the begin cancels the document. A begin the FN refused opened nothing
+and cancels nothing. A lost answer to the finishing command is resolved by the driver (30h/40h), never by
 signing twice.
 """
 
@@ -21,18 +23,37 @@ from register.fiscal.receipt_tlv import build_receipt_tlv, chunk_tlv
 
 _T = TypeVar("_T")
 
+_REGISTRATION_KINDS = {
+    0: CurrentDoc.REGISTRATION,
+    1: CurrentDoc.REREGISTRATION_NEW_FN,
+    2: CurrentDoc.REREGISTRATION,
+}
 
-def cancel_open_document(fn: FnDriver) -> bool:
-    """Cancel a document left open (by a crash or a lost link); True if there was one."""
-    if fn.status().current_doc == CurrentDoc.NONE:
+
+def cancel_open_document(fn: FnDriver, kinds: frozenset[int] | None = None) -> bool:
+    """Cancel a document left open (by a crash or a lost link); True if there was one.
+
+    ``kinds``: cancel only a document of these kinds (the ones a begin command of this cycle opens).
+    """
+    current = fn.status().current_doc
+    if current == CurrentDoc.NONE or (kinds is not None and current not in kinds):
         return False
     fn.cancel_document()
     return True
 
 
-def _document(fn: FnDriver, begin: Callable[[], None], tlv: bytes, finish: Callable[[], _T]) -> _T:
+def _document(
+    fn: FnDriver, begin: Callable[[], None], opens: frozenset[int], tlv: bytes, finish: Callable[[], _T]
+) -> _T:
+    """One cycle; ``opens`` are the document kinds (30h offset 1) that ``begin`` opens."""
     chunks = chunk_tlv(tlv)
-    begin()
+    try:
+        begin()
+    except FnLinkError:
+        # no usable answer to the begin command: the FN may have opened the document all the same
+        with contextlib.suppress(FnCommandError, FnLinkError):
+            cancel_open_document(fn, opens)
+        raise
     try:
         for chunk in chunks:
             fn.send_tlv(chunk)
@@ -48,15 +69,22 @@ def _document(fn: FnDriver, begin: Callable[[], None], tlv: bytes, finish: Calla
 
 def register_kkt(fn: FnDriver, request: p.RegistrationRequest, tlv: bytes, kind: int = 0) -> p.Signed:
     """Registration report (02h, 07h…, 03h): phase 1 -> 3."""
-    return _document(fn, lambda: fn.begin_registration(kind), tlv, lambda: fn.make_registration(request))
+    opens = frozenset({_REGISTRATION_KINDS.get(kind, CurrentDoc.REGISTRATION)})
+    return _document(
+        fn, lambda: fn.begin_registration(kind), opens, tlv, lambda: fn.make_registration(request)
+    )
 
 
 def open_shift(fn: FnDriver, when: datetime, tlv: bytes) -> p.ShiftSigned:
-    return _document(fn, lambda: fn.begin_open_shift(when), tlv, fn.open_shift)
+    return _document(
+        fn, lambda: fn.begin_open_shift(when), frozenset({CurrentDoc.SHIFT_OPEN}), tlv, fn.open_shift
+    )
 
 
 def close_shift(fn: FnDriver, when: datetime, tlv: bytes) -> p.ShiftSigned:
-    return _document(fn, lambda: fn.begin_close_shift(when), tlv, fn.close_shift)
+    return _document(
+        fn, lambda: fn.begin_close_shift(when), frozenset({CurrentDoc.SHIFT_CLOSE}), tlv, fn.close_shift
+    )
 
 
 def fiscalise_receipt(
@@ -64,7 +92,13 @@ def fiscalise_receipt(
 ) -> p.ReceiptSigned:
     """A receipt (15h, 07h…, 16h). ``tlv`` is the receipt's TLV list (receipt_tlv.build_receipt_tlv)."""
     request = p.ReceiptRequest(when, int(operation), total)
-    return _document(fn, lambda: fn.begin_receipt(when), tlv, lambda: fn.make_receipt(request))
+    return _document(
+        fn,
+        lambda: fn.begin_receipt(when),
+        frozenset({CurrentDoc.RECEIPT, CurrentDoc.BSO}),  # 15h opens a BSO in BSO work mode
+        tlv,
+        lambda: fn.make_receipt(request),
+    )
 
 
 def fiscalise(fn: FnDriver, receipt: Receipt) -> p.ReceiptSigned:
@@ -73,4 +107,10 @@ def fiscalise(fn: FnDriver, receipt: Receipt) -> p.ReceiptSigned:
 
 
 def state_report(fn: FnDriver, when: datetime, tlv: bytes) -> p.StateReportSigned:
-    return _document(fn, lambda: fn.begin_state_report(when), tlv, fn.make_state_report)
+    return _document(
+        fn,
+        lambda: fn.begin_state_report(when),
+        frozenset({CurrentDoc.STATE_REPORT}),
+        tlv,
+        fn.make_state_report,
+    )

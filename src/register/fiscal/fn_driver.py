@@ -1,13 +1,21 @@
 """Host-side FN driver: typed FN commands over a byte channel (pyserial: a serial port, a pty, TCP).
 
-Link rules (fn-protocol.md §1–§3):
+Link rules (fn-protocol.md §1–§3), with ``retries`` (default 2) as the budget of each kind of retry:
 - a corrupt answer (bad CRC) is fetched again with ENQ, which makes the FN resend its last answer;
-- a lost answer to a query is fetched by repeating the query (queries change nothing);
-- a lost answer to a signing command (03h, 05h, 12h, 14h, 16h, 19h) is fetched with ENQ; if the FN stays
-  silent or ENQ brings an older answer, the driver asks 30h and 40h before anything else and never sends
-  the signing command a second time unless 30h shows the document still open;
-- answer 01h to a command is taken as a frame corrupted on its way to the FN and the command is sent once
-  more (01h again is reported).
+- a lost answer (timeout) to a query is fetched by repeating the query (queries change nothing);
+- a lost answer to any other command (07h, 15h, 06h, 16h, 46h …) is fetched with ENQ: the command is not
+  sent again, since the FN may have executed it;
+- whatever arrives after an ENQ follows the same rules as a direct answer: corrupt -> ENQ again, a late
+  answer of another command (an OK answer of the wrong size) is skipped, 01h -> the command is resent;
+- answer 01h to a command is taken as a frame corrupted on its way to the FN (the FN did not execute it)
+  and the command is sent once more (01h again is reported);
+- a signing command (03h, 05h, 12h, 14h, 16h, 19h) whose answer stays lost or corrupt: the driver asks
+  30h and 40h before anything else and sends the signing command a second time only when 30h shows the
+  document still open (the FN did not execute it). Never a second fiscal document.
+
+Limit of ENQ: an FN that never received a command (its frame lost whole on the way) resends the answer of
+the command before. The driver sees that only when the two answers differ (a late answer of another
+size); an OK answer with no data (07h after 15h or 07h) cannot be told apart on the wire.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from register.fiscal import fn_protocol as p
 from register.fiscal.fn_errors import (
     FnBadAnswer,
     FnCommandError,
+    FnCorruptAnswer,
     FnDocumentLost,
     FnLinkError,
     FnNoAnswer,
@@ -207,7 +216,9 @@ class FnDriver:
 
     def _transact(self, cmd: int, data: bytes = b"") -> Frame:
         frame = encode_frame(cmd, data)
+        query = cmd in QUERIES
         enq_left = resend_left = self.retries
+        resend_after_01h = self.retries > 0  # once: 01h again is the FN's real answer
         self._discard_input()
         self._send(frame, f"{cmd:02X}h")
         while True:
@@ -215,49 +226,40 @@ class FnDriver:
                 answer = self._read_answer()
             except _CorruptAnswer as exc:
                 if not enq_left:
-                    raise FnBadAnswer(f"{self.name}: {cmd:02X}h: corrupt answers ({exc})") from None
+                    raise FnCorruptAnswer(
+                        f"{self.name}: {cmd:02X}h: the answer stayed corrupt after {self.retries} ENQ ({exc})"
+                    ) from None
                 enq_left -= 1
                 self._send(bytes([ENQ]), "ENQ after a corrupt answer")
                 continue
             if answer is None:
-                if cmd in QUERIES and resend_left:
+                if query and resend_left:
                     resend_left -= 1
                     self._discard_input()
                     self._send(frame, f"{cmd:02X}h again after a timeout")
                     continue
-                if cmd in SIGNING and enq_left:
+                if not query and enq_left:
                     enq_left -= 1
                     self._send(bytes([ENQ]), "ENQ after a timeout")
-                    answer = self._read_answer_quietly()
-                    if answer is not None and self._fits_signing(cmd, answer):
-                        return answer
-                raise FnNoAnswer(f"{self.name}: no answer to {cmd:02X}h within {self.timeout:g} s")
+                    continue
+                raise FnNoAnswer(
+                    f"{self.name}: no answer to {cmd:02X}h within {self.timeout:g} s"
+                    + ("" if query or not self.retries else f" (nor to {self.retries} ENQ)")
+                )
             if self._is_late(cmd, answer):
                 self._wire("in", b"", f"skipped a late answer of {len(answer.data)} bytes")
                 continue
-            if answer.code & 0x7F == p.FnError.UNKNOWN_COMMAND and resend_left:
-                resend_left -= 1
+            if answer.code & 0x7F == p.FnError.UNKNOWN_COMMAND and resend_after_01h:
+                resend_after_01h = False
                 self._discard_input()
                 self._send(frame, f"{cmd:02X}h again after 01h")
                 continue
             return answer
 
-    def _read_answer_quietly(self) -> Frame | None:
-        try:
-            return self._read_answer()
-        except _CorruptAnswer:
-            return None
-
     @staticmethod
     def _is_late(cmd: int, answer: Frame) -> bool:
         size = ANSWER_SIZES.get(cmd)
         return size is not None and answer.code & 0x7F == 0 and len(answer.data) != size
-
-    @staticmethod
-    def _fits_signing(cmd: int, answer: Frame) -> bool:
-        """An ENQ answer belongs to the signing command: an error, or OK with the command's data size."""
-        size, _ = SIGNING[cmd]
-        return answer.code & 0x7F != 0 or len(answer.data) == size
 
     def call(self, cmd: int, data: bytes = b"") -> bytes:
         """Send one command; return the answer data or raise the FN's error as a typed exception."""
@@ -366,13 +368,29 @@ class FnDriver:
             self.status()
 
     def _sign(self, cmd: int, data: bytes = b"", receipt: p.ReceiptRequest | None = None) -> bytes:
-        """Send a signing command; on a lost answer, find out from 30h/40h whether the FN signed."""
+        """Send a signing command; on a lost or corrupt answer, find out from 30h/40h whether the FN signed.
+
+        The command is sent again only when 30h shows its document still open (the FN did not execute it),
+        at most ``retries`` times; then the document is reported as not signed (FnNoAnswer) and left open.
+        """
         size, documents = SIGNING[cmd]
         known_last_fd = self._last_fd
-        try:
-            answer = self.call(cmd, data)
-        except FnNoAnswer as lost:
-            answer = self._recover_signed(cmd, data, documents, known_last_fd, receipt, lost)
+        resends_left = self.retries
+        while True:
+            try:
+                answer = self.call(cmd, data)
+                break
+            except (FnNoAnswer, FnCorruptAnswer) as lost:
+                recovered = self._recover_signed(cmd, documents, known_last_fd, receipt, lost)
+                if recovered is not None:
+                    answer = recovered
+                    break
+                if not resends_left:
+                    raise FnNoAnswer(
+                        f"{self.name}: {cmd:02X}h got no usable answer and 30h shows its document still "
+                        "open: nothing was signed"
+                    ) from lost
+                resends_left -= 1
         if len(answer) != size:
             raise FnBadAnswer(f"{self.name}: {cmd:02X}h: expected {size} bytes, got {len(answer)}")
         self._last_fd = int.from_bytes(answer[2:6] if size == 10 else answer[0:4], "little")
@@ -381,12 +399,12 @@ class FnDriver:
     def _recover_signed(
         self,
         cmd: int,
-        data: bytes,
         documents: frozenset[int],
         known_last_fd: int | None,
         receipt: p.ReceiptRequest | None,
-        lost: FnNoAnswer,
-    ) -> bytes:
+        lost: FnLinkError,
+    ) -> bytes | None:
+        """The signing command's answer rebuilt from 30h/40h, or None when its document is still open."""
         try:
             st = self.status()
         except FnLinkError:
@@ -395,14 +413,22 @@ class FnDriver:
                 "read 30h/40h on reconnect before anything else"
             ) from lost
         if st.current_doc in documents:
-            return self.call(cmd, data)  # the FN never executed it: the document is still open
+            return None  # the FN never executed it: the document is still open
         if (
             known_last_fd is not None
             and st.last_fd == known_last_fd + 1
             and st.current_doc == CurrentDoc.NONE
         ):
-            doc = self.find_document(st.last_fd)
-            return self._answer_from_archive(cmd, doc, receipt)
+            try:
+                doc = self.find_document(st.last_fd)
+                return self._answer_from_archive(cmd, doc, receipt)
+            except (FnLinkError, FnCommandError) as exc:
+                if isinstance(exc, FnOutcomeUnknown):
+                    raise
+                raise FnOutcomeUnknown(
+                    f"{self.name}: {cmd:02X}h got no answer and FD {st.last_fd} is new, but 40h failed "
+                    f"({exc}): read 30h/40h before anything else"
+                ) from lost
         if known_last_fd is not None and st.last_fd == known_last_fd:
             raise FnDocumentLost(
                 f"{self.name}: {cmd:02X}h got no answer and the FN has no open document and no new FD "

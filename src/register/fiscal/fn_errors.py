@@ -21,6 +21,14 @@ class FnBadAnswer(FnLinkError):
     """An answer that does not fit the command's layout."""
 
 
+class FnCorruptAnswer(FnBadAnswer):
+    """Every answer to a command, and to the ENQs after it, came with a bad CRC.
+
+    The FN did answer, so it may have executed the command: for a signing command the driver finds out
+    from 30h/40h, as after a lost answer.
+    """
+
+
 class FnOutcomeUnknown(FnLinkError):
     """A signing command got no answer and the FN could not be asked whether it signed.
 

@@ -116,6 +116,9 @@ def test_parse_ignores_fields_it_does_not_know() -> None:
         ("t=20260115T1432&s=1.00&fn=9999078900004312&i=1&fp=1&fp=2&n=1", "'fp'.*twice"),
         ("t=20260115T1432&garbage&fn=9999078900004312&i=1&fp=1", "'garbage'"),
         ("", "key=value"),
+        ("t=20260115T1432&s=1.00&fn=9999078900004312&i=1&fp=1", "has 's' but no 'n'"),
+        ("t=20260115T1432&fn=9999078900004312&i=1&fp=1&n=1", "has 'n' but no 's'"),
+        ("n=2&t=20170904T141100&fn=9999078900004312&i=108&fp=605445600", "has 'n' but no 's'"),
     ],
 )
 def test_parse_names_the_bad_field(text: str, field: str) -> None:

@@ -60,12 +60,19 @@ def build_qr(when: datetime, total: int | None, fn: str, fd: int, fp: int, opera
 def parse_qr(text: str) -> QrData:
     """Parse a receipt or shift-report QR string: fields in any order, time with or without seconds.
 
-    Fields other than t, s, fn, i, fp, n are ignored.
+    A receipt carries both s and n, a shift report neither; one without the other is refused. Fields other
+    than t, s, fn, i, fp, n are ignored.
     """
     fields = _split_fields(text.strip())
     for required in ("t", "fn", "i", "fp"):
         if required not in fields:
             raise QrError(f"QR field {required!r} is missing in {text!r}")
+    if ("s" in fields) != ("n" in fields):
+        has, lacks = ("s", "n") if "s" in fields else ("n", "s")
+        raise QrError(
+            f"QR string {text!r} has {has!r} but no {lacks!r}: a receipt's QR carries both the total (s) "
+            "and the operation (n), a shift report's neither"
+        )
     when, has_seconds = _parse_time(fields["t"])
     fn = fields["fn"]
     if _FN_PATTERN.fullmatch(fn) is None:

@@ -2,14 +2,21 @@
 
 ``serial:/dev/ttyUSB0?baud=115200``, ``tcp:127.0.0.1:9100``, ``usb:04b8:0e27``, ``file:out.bin``, ``lab:``;
 ``?profile=TM-T20III`` names a device profile.
+
+``parse_uri(text, schemes, what)`` also checks that the scheme is one a device of that kind is reached by
+(an FN: serial or tcp; a printer: serial, tcp, usb or file) and that ``baud`` is a whole number, so a bad
+URI is one clear UriError naming the URI, never a failure later at open time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 SCHEMES = ("serial", "tcp", "usb", "file", "lab")
+FN_SCHEMES = ("serial", "tcp")
+PRINTER_SCHEMES = ("serial", "tcp", "usb", "file")
 
 
 class UriError(ValueError):
@@ -38,7 +45,7 @@ class DeviceUri:
         raw = self.params.get(name)
         if raw is None:
             return default
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise UriError(f"{self}: parameter {name}={raw!r} is not a whole number")
         return int(raw)
 
@@ -55,10 +62,12 @@ class DeviceUri:
         return value
 
 
-def parse_uri(text: str) -> DeviceUri:
+def parse_uri(text: str, schemes: Iterable[str] | None = None, what: str = "a device") -> DeviceUri:
+    """Parse a device URI; ``schemes``: the ones allowed for this kind of device (``what``, for messages)."""
     scheme, sep, rest = text.partition(":")
     if not sep or scheme not in SCHEMES:
         raise UriError(f"device URI {text!r}: expected one of {', '.join(s + ':' for s in SCHEMES)}")
+    _check_scheme(text, scheme, schemes, what)
     target, _, query = rest.partition("?")
     try:
         params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
@@ -73,12 +82,31 @@ def parse_uri(text: str) -> DeviceUri:
         parts = target.split(":")
         if len(parts) != 2 or not all(len(p) == 4 and _is_hex(p) for p in parts):
             raise UriError(f"device URI {text!r}: expected usb:VID:PID with 4 hex digits each")
+    baud = params.get("baud")
+    if baud is not None and not (baud.isascii() and baud.isdigit() and int(baud) > 0):
+        raise UriError(f"device URI {text!r}: parameter baud={baud!r} is not a positive whole number")
     return uri
 
 
+def require_scheme(uri: DeviceUri, schemes: Iterable[str], what: str = "a device") -> DeviceUri:
+    """``uri`` itself if its scheme is one of ``schemes``; UriError naming the URI otherwise."""
+    _check_scheme(str(uri), uri.scheme, schemes, what)
+    return uri
+
+
+def _check_scheme(text: str, scheme: str, schemes: Iterable[str] | None, what: str) -> None:
+    allowed = tuple(schemes) if schemes is not None else SCHEMES
+    if scheme in allowed:
+        return
+    hint = (
+        " (lab: means the embedded lab, which `register lab` or a config starts; it is not a device to open)"
+        if scheme == "lab"
+        else ""
+    )
+    names = [s + ":" for s in allowed]
+    choices = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    raise UriError(f"device URI {text!r}: {what} is not reached over {scheme}:; use {choices}{hint}")
+
+
 def _is_hex(text: str) -> bool:
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return True
+    return text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import serial
 
-from register.uri import DeviceUri, UriError, parse_uri
+from register.uri import FN_SCHEMES, DeviceUri, UriError, parse_uri, require_scheme
 
 FN_BAUD = 115200  # fn-protocol.md §1: 115200 8N1
 
 
 def open_fn_port(uri: str | DeviceUri) -> serial.SerialBase:
     """Open the byte channel for an FN URI (``serial:PATH?baud=N`` or ``tcp:HOST:PORT``)."""
-    dev = parse_uri(uri) if isinstance(uri, str) else uri
+    if isinstance(uri, str):
+        dev = parse_uri(uri, FN_SCHEMES, "an FN")
+    else:
+        dev = require_scheme(uri, FN_SCHEMES, "an FN")
     if dev.scheme == "serial":
         try:
             return serial.Serial(
@@ -31,4 +34,4 @@ def open_fn_port(uri: str | DeviceUri) -> serial.SerialBase:
             return serial.serial_for_url(f"socket://{host}:{port}", timeout=0)
         except serial.SerialException as exc:
             raise ConnectionError(f"FN at {dev}: cannot connect: {exc}") from None
-    raise UriError(f"FN at {dev}: an FN is reached over serial: or tcp: (lab: is resolved by the launcher)")
+    raise UriError(f"FN at {dev}: an FN is reached over serial: or tcp:")  # parse_uri refused it already

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from register.cli import main
+from register.lab.fn_server import FnServer
 
 REGISTER = [sys.executable, "-m", "register"]
 
@@ -42,6 +43,42 @@ def test_bad_arguments_exit_non_zero_with_a_message(args: list[str], needle: str
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert needle in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "uri", "reason"),
+    [
+        (["fn", "status", "-d", "usb:04b8:0e27"], "usb:04b8:0e27", "an FN is not reached over usb:"),
+        (["fn", "status", "-d", "file:/x"], "file:/x", "an FN is not reached over file:"),
+        (["fn", "status", "-d", "lab:"], "lab:", "an FN is not reached over lab:"),
+        (["fn", "documents", "-d", "lab:"], "lab:", "an FN is not reached over lab:"),
+        (
+            ["fn", "status", "-d", "serial:/dev/ttyACM0?baud=abc"],
+            "serial:/dev/ttyACM0?baud=abc",
+            "baud='abc' is not a positive whole number",
+        ),
+        (["print-test", "-p", "lab:"], "lab:", "a printer is not reached over lab:"),
+        (["printer-status", "-p", "lab:"], "lab:", "a printer is not reached over lab:"),
+        (
+            ["printer-status", "-p", "serial:/dev/ttyS0?baud=0"],
+            "serial:/dev/ttyS0?baud=0",
+            "baud='0' is not a positive whole number",
+        ),
+    ],
+)
+def test_a_bad_device_uri_is_a_usage_error_naming_it(args: list[str], uri: str, reason: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # click's usage error, not a traceback
+    assert f"device URI {uri!r}" in result.output
+    assert reason in result.output
+
+
+def test_a_bad_device_uri_gives_no_traceback_from_the_command_line() -> None:
+    result = run("fn", "status", "-d", "usb:04b8:0e27")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Invalid value for '--device' / '-d': device URI 'usb:04b8:0e27'" in result.stderr
 
 
 def test_every_subcommand_has_help() -> None:
@@ -82,6 +119,9 @@ def emulator(tmp_path: Path) -> Iterator[str]:
     assert proc.wait(timeout=10) == 0
 
 
+TEST_MARK = "ТЕСТОВЫЙ / НЕ ФИСКАЛЬНЫЙ ДОКУМЕНТ"  # fn-protocol.md §15: how a debug FN's documents are shown
+
+
 def test_fn_commands_against_the_emulator(emulator: str) -> None:
     status = run("fn", "status", "-d", emulator)
     assert status.returncode == 0, status.stderr
@@ -92,9 +132,11 @@ def test_fn_commands_against_the_emulator(emulator: str) -> None:
     assert reg.returncode == 0, reg.stderr
     assert "registration report: FD 1" in reg.stdout
     assert "QR: t=" in reg.stdout
+    assert reg.stdout.startswith(TEST_MARK)
 
     opened = run("fn", "open-shift", "-d", emulator, "--cashier", "Петров П.П.")
     assert "shift opened: shift 1 FD 2" in opened.stdout
+    assert opened.stdout.startswith(TEST_MARK)
 
     again = run("fn", "open-shift", "-d", emulator)
     assert again.returncode == 1
@@ -104,9 +146,34 @@ def test_fn_commands_against_the_emulator(emulator: str) -> None:
     assert docs.returncode == 0, docs.stderr
     assert "registration report" in docs.stdout and "shift open report" in docs.stdout
     assert "Петров П.П." in docs.stdout
+    assert docs.stdout.startswith(TEST_MARK)
+
+    missing = run("fn", "documents", "-d", emulator, "--fd", "2", "--fd", "99")
+    assert missing.returncode == 1
+    assert "shift open report" in missing.stdout  # what the FN has is still shown
+    assert "FD     99" in missing.stdout and "FN error 08h" in missing.stdout
+    assert "FD 99" in missing.stderr
 
     ofd = run("fn", "ofd", "-d", emulator)
     assert "queued for OFD:    2" in ofd.stdout
 
     closed = run("fn", "close-shift", "-d", emulator)
     assert "shift closed: shift 1 FD 3" in closed.stdout
+    assert closed.stdout.startswith(TEST_MARK)
+
+
+def test_a_serial_fns_documents_carry_no_test_mark(tmp_path: Path) -> None:
+    """The mark follows the FN's number: an FN whose number is not 9999… is shown as is."""
+    with FnServer(tmp_path / "fn", pty=True, drift_check=False, fn_number="8710000100000001") as server:
+        device = f"serial:{server.address}"
+        runner = CliRunner()
+        for args, needle in [
+            (["fn", "register-kkt", "-d", device], "registration report: FD 1"),
+            (["fn", "open-shift", "-d", device], "shift opened: shift 1 FD 2"),
+            (["fn", "documents", "-d", device], "shift open report"),
+            (["fn", "close-shift", "-d", device], "shift closed: shift 1 FD 3"),
+        ]:
+            result = runner.invoke(main, args)
+            assert result.exit_code == 0, result.output
+            assert needle in result.output
+            assert TEST_MARK not in result.output

@@ -10,15 +10,21 @@ from pathlib import Path
 
 import click
 
-from register.uri import UriError, parse_uri
+from register.uri import FN_SCHEMES, PRINTER_SCHEMES, UriError, parse_uri
 
 
 class UriParam(click.ParamType):
+    """A device URI, checked when the command line is parsed: a bad one is a usage error (exit 2)."""
+
     name = "URI"
+
+    def __init__(self, schemes: tuple[str, ...] | None = None, what: str = "a device") -> None:
+        self.schemes = schemes
+        self.what = what
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
-            return str(parse_uri(str(value)))
+            return str(parse_uri(str(value), self.schemes, self.what))
         except UriError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -34,7 +40,12 @@ class HostPortParam(click.ParamType):
 
 
 DEVICE = click.option(
-    "--device", "-d", "device", type=UriParam(), required=True, help="FN URI: serial:PATH or tcp:HOST:PORT."
+    "--device",
+    "-d",
+    "device",
+    type=UriParam(FN_SCHEMES, "an FN"),
+    required=True,
+    help="FN URI: serial:PATH[?baud=N] or tcp:HOST:PORT.",
 )
 TIMEOUT = click.option(
     "--timeout", type=click.FloatRange(min=0.05), default=2.0, show_default=True, help="Answer timeout, s."
@@ -224,6 +235,8 @@ def _fn(device: str, timeout: float) -> Iterator[object]:
     try:
         with FnDriver.open(device, timeout=timeout) as drv:
             yield drv
+    except UriError as exc:  # UriParam checks it first; kept for URIs that only fail at open time
+        raise click.BadParameter(str(exc), param_hint="'--device' / '-d'") from None
     except (FnDriverError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -293,7 +306,11 @@ def fn_documents(device: str, timeout: float, fds: tuple[int, ...], last: int, t
     from register.fiscal.fn_reports import describe_documents
 
     with _fn(device, timeout) as drv:
-        click.echo(describe_documents(drv, list(fds) or None, last=last, with_tlv=tlv))
+        listing = describe_documents(drv, list(fds) or None, last=last, with_tlv=tlv)
+    click.echo(listing.text)
+    if listing.refused:
+        numbers = ", ".join(str(fd) for fd in listing.refused)
+        raise click.ClickException(f"the FN has no document or refused to give it: FD {numbers}")
 
 
 @fn_group.command("ofd")
@@ -313,7 +330,7 @@ PRINTER = click.option(
     "--printer",
     "-p",
     "printer",
-    type=UriParam(),
+    type=UriParam(PRINTER_SCHEMES, "a printer"),
     required=True,
     help="Printer URI: serial:PATH, usb:VID:PID, tcp:HOST:PORT or file:PATH (?profile=NAME).",
 )

@@ -93,6 +93,15 @@ ERROR_TEXT: dict[int, tuple[str, str]] = {
 }
 
 
+DEBUG_FN_PREFIX = "9999"  # §15: debug FN numbers; their documents are not fiscal
+EMULATED_NOTICE = "ТЕСТОВЫЙ / НЕ ФИСКАЛЬНЫЙ ДОКУМЕНТ: debug FN 9999…, FD, FP and QR are emulated, not fiscal"
+
+
+def is_debug_fn(fn_number: str) -> bool:
+    """A debug FN (number 9999…, §15): what it signs is marked as emulated wherever it is shown."""
+    return fn_number.startswith(DEBUG_FN_PREFIX)
+
+
 def error_text(code: int) -> str:
     ru, en = ERROR_TEXT.get(code, ("неизвестная ошибка", "unknown error"))
     return f"FN error {code:02X}h: {ru} / {en}"

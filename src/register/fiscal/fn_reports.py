@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from register.domain.money import format_rub
 from register.fiscal import fn_protocol as p
 from register.fiscal.fn_driver import FnDriver
@@ -103,26 +105,39 @@ def describe_document(doc: p.ArchiveDocument) -> str:
     return head
 
 
-def describe_documents(fn: FnDriver, fds: list[int] | None, *, last: int, with_tlv: bool) -> str:
+@dataclass(frozen=True, slots=True)
+class DocumentsListing:
+    """What `fn documents` prints, and the FD numbers the FN refused to give (08h, 02h)."""
+
+    text: str
+    refused: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def describe_documents(fn: FnDriver, fds: list[int] | None, *, last: int, with_tlv: bool) -> DocumentsListing:
     from register.fiscal.tlv_decode import format_document
 
     if fds is None:
         newest = fn.status().last_fd
         fds = list(range(max(1, newest - last + 1), newest + 1))
     if not fds:
-        return "no fiscal documents yet"
-    out = []
+        return DocumentsListing("no fiscal documents yet")
+    out = [p.EMULATED_NOTICE] if p.is_debug_fn(fn.fn_number()) else []
+    refused: list[int] = []
     for fd in fds:
         try:
             doc = fn.find_document(fd)
         except (FnNoData, FnWrongState) as exc:
             out.append(f"FD {fd:>6}  {exc}")
+            refused.append(fd)
             continue
         out.append(describe_document(doc))
         if with_tlv:
             _form, tlv = fn.document_tlv(fd)
             out.append(format_document(tlv))
-    return "\n".join(out)
+    return DocumentsListing("\n".join(out), tuple(refused))
 
 
 def describe_ofd(fn: FnDriver) -> str:

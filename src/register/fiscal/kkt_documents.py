@@ -62,9 +62,15 @@ class SignedReport:
     def qr(self) -> str:
         return build_qr(self.when, None, self.fn, self.fd, self.fp, None)
 
+    @property
+    def emulated(self) -> bool:
+        """Signed by a debug FN (9999…): shown with the test-document notice."""
+        return p.is_debug_fn(self.fn)
+
     def __str__(self) -> str:
         shift = f" shift {self.shift}" if self.shift is not None else ""
-        return f"{self.title}:{shift} FD {self.fd} FP {self.fp} at {self.when:%Y-%m-%d %H:%M}\nQR: {self.qr}"
+        text = f"{self.title}:{shift} FD {self.fd} FP {self.fp} at {self.when:%Y-%m-%d %H:%M}\nQR: {self.qr}"
+        return f"{p.EMULATED_NOTICE}\n{text}" if self.emulated else text
 
 
 def register(
@@ -115,5 +121,5 @@ def receipt_stamp(
         rnm=kkt.rnm,
         qr=build_qr(receipt.when, receipt.total, fn_number, signed.fd, signed.fp, receipt.operation),
         fns_site=kkt.fns_site,
-        emulated=fn_number.startswith("9999"),
+        emulated=p.is_debug_fn(fn_number),
     )

@@ -146,7 +146,7 @@ def test_tcp_serves_one_connection_at_a_time(tmp_path: Path) -> None:
         first.close()
         assert read_frame(lambda: second.recv(1024)) == Frame(0)
         second.sendall(b"\x05")
-        assert read_frame(lambda: second.recv(1024)) == Frame(0)  # the new connection's own last answer
+        assert read_frame(lambda: second.recv(1024)) == Frame(0)  # the FN's last answer: the 02h
         second.close()
 
 

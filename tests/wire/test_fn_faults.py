@@ -28,7 +28,7 @@ from register.fiscal.fn_errors import (
     FnWrongState,
 )
 from register.fiscal.fn_protocol import CurrentDoc, ReceiptRequest
-from register.fiscal.tlv import string_tlv
+from register.fiscal.tlv import iter_tlv, string_tlv
 from register.lab.fn_server import FnServer
 
 from .conftest import WHEN
@@ -113,36 +113,72 @@ def test_lost_receipt_answer_is_fetched_with_enq_and_signed_once(server: FnServe
     assert codes[codes.index(0x16) + 1] == "ENQ"
 
 
-@pytest.mark.parametrize("code", ["15", "07"])
-def test_lost_answer_to_a_data_command_is_fetched_with_enq_not_by_resending(
-    server: FnServer, code: str
-) -> None:
-    """15h and 07h are not queries: resending them would begin twice or add the data twice."""
+def test_lost_answer_to_15h_is_fetched_with_enq_not_by_resending(server: FnServer) -> None:
+    """15h is not a query: resending it would begin twice."""
     wire: list[WireEvent] = []
-    _inject(server, f"drop-answer:{code}")
+    _inject(server, "drop-answer:15")
     receipt = _receipt()
     with _driver(server, wire) as fn:
         signed = fn_documents.fiscalise(fn, receipt)
         assert fn.status().last_fd == signed.fd == 3
         assert fn.find_document(3).total == receipt.total
     codes = _sent_codes(wire)
-    assert codes.count(int(code, 16)) == (1 if code == "15" else len([c for c in codes if c == 0x07]))
-    first = codes.index(int(code, 16))
-    assert codes[first + 1] == "ENQ"
+    assert codes.count(0x15) == 1
+    assert codes[codes.index(0x15) + 1] == "ENQ"
     assert codes.count("ENQ") == 1
     assert codes.count(0x06) == 0  # nothing had to be cancelled
 
 
-def test_lost_answer_to_07h_does_not_send_the_data_twice(server: FnServer) -> None:
+def test_lost_07h_answer_is_not_taken_from_enq(server: FnServer) -> None:
+    """ENQ could bring back the previous empty OK: the driver reports the 07h answer as lost instead."""
     wire: list[WireEvent] = []
     _inject(server, "drop-answer:07")
     with _driver(server, wire) as fn:
         fn.begin_receipt(WHEN + timedelta(minutes=1))
-        fn.send_tlv(TLV_1054)
-        fn.make_receipt(ReceiptRequest(WHEN + timedelta(minutes=1), 1, 100))
+        with pytest.raises(FnNoAnswer, match="07h"):
+            fn.send_tlv(TLV_1054)
+    assert _sent_codes(wire)[-2:] == [0x15, 0x07]  # no ENQ, no resend
+
+
+def _item_sums(tlv: bytes) -> list[int]:
+    """Tag 1043 (item total, VLN kopecks) of every 1059 in a document's TLV, in order."""
+    return [
+        int.from_bytes(value, "little")
+        for tag, item in iter_tlv(tlv)
+        if tag == 1059
+        for t, value in iter_tlv(item)
+        if t == 1043
+    ]
+
+
+@pytest.mark.parametrize("fault", ["drop-answer", "drop-request"])
+def test_a_07h_lost_either_way_makes_the_cycle_again_and_one_complete_receipt(
+    server: FnServer, fault: str
+) -> None:
+    """The second data block's answer is lost, or the block itself never reaches the FN: the receipt is
+    cancelled and made again from 15h, so the one signed document has every item exactly once."""
+    receipt = sample_receipt(WHEN + timedelta(minutes=1), items=40)
+    wire: list[WireEvent] = []
+    blocks = 0
+
+    def on_wire(event: WireEvent) -> None:
+        nonlocal blocks
+        wire.append(event)
+        if event.direction == "out" and event.raw[3:4] == b"\x07":
+            blocks += 1
+            if blocks == 2:
+                _inject(server, f"{fault}:07")
+
+    with FnDriver.open(f"serial:{server.address}", timeout=0.5, on_wire=on_wire) as fn:
+        signed = fn_documents.fiscalise(fn, receipt)
+        assert fn.status().last_fd == signed.fd == 3  # one document
+        assert fn.find_document(3).total == receipt.total
         _form, tlv = fn.document_tlv(3)
-    assert tlv.count(TLV_1054) == 1
-    assert _sent_codes(wire).count(0x07) == 1
+    assert _item_sums(tlv) == [line.total for line in receipt.lines]  # all 40 items, each once
+    codes = _sent_codes(wire)
+    assert codes.count(0x15) == 2 and codes.count(0x06) == 1 and codes.count(0x16) == 1
+    second_begin = codes.index(0x15, codes.index(0x15) + 1)
+    assert codes.index(0x06) < second_begin < codes.index(0x16)
 
 
 def test_lost_answers_to_cancel_and_to_a_tlv_read_are_fetched_with_enq(server: FnServer) -> None:

@@ -2,7 +2,8 @@
 
 Anything that fails before the finishing command leaves the FN with no open document: a begin whose
 answer is lost (the FN may have opened the document) is checked with 30h and the document it opened is
-cancelled (06h); a failure after the begin cancels the document. A begin the FN refused opened nothing
+cancelled (06h); a failure after the begin cancels the document. A lost answer to 07h (data) cancels the
+document and makes the whole cycle once more. A begin the FN refused opened nothing
 and cancels nothing. A lost answer to the finishing command is resolved by the driver (30h/40h), never by
 signing twice.
 """
@@ -45,7 +46,32 @@ def cancel_open_document(fn: FnDriver, kinds: frozenset[int] | None = None) -> b
 def _document(
     fn: FnDriver, begin: Callable[[], None], opens: frozenset[int], tlv: bytes, finish: Callable[[], _T]
 ) -> _T:
-    """One cycle; ``opens`` are the document kinds (30h offset 1) that ``begin`` opens."""
+    """One cycle; ``opens`` are the document kinds (30h offset 1) that ``begin`` opens.
+
+    A link failure while the data goes out (a lost 07h answer: did the FN take that block or not?) cancels
+    the document and runs the whole cycle once more: nothing was signed, and a cycle made again from the
+    start is the only way to be sure the signed document has all its data exactly once.
+    """
+    try:
+        return _cycle(fn, begin, opens, tlv, finish)
+    except _DataLinkLost as lost:
+        if not lost.cancelled:
+            raise lost.error from None
+    try:
+        return _cycle(fn, begin, opens, tlv, finish)
+    except _DataLinkLost as lost:
+        raise lost.error from None
+
+
+class _DataLinkLost(Exception):
+    def __init__(self, error: FnLinkError, cancelled: bool) -> None:
+        self.error = error
+        self.cancelled = cancelled
+
+
+def _cycle(
+    fn: FnDriver, begin: Callable[[], None], opens: frozenset[int], tlv: bytes, finish: Callable[[], _T]
+) -> _T:
     chunks = chunk_tlv(tlv)
     try:
         begin()
@@ -57,6 +83,17 @@ def _document(
     try:
         for chunk in chunks:
             fn.send_tlv(chunk)
+    except FnLinkError as exc:
+        cancelled = False
+        with contextlib.suppress(FnCommandError, FnLinkError):
+            cancel_open_document(fn, opens)
+            cancelled = fn.status().current_doc == CurrentDoc.NONE
+        raise _DataLinkLost(exc, cancelled) from exc
+    except FnCommandError:
+        with contextlib.suppress(FnCommandError, FnLinkError):
+            cancel_open_document(fn)
+        raise
+    try:
         return finish()
     except FnOutcomeUnknown:
         raise

@@ -3,8 +3,12 @@
 Link rules (fn-protocol.md §1–§3), with ``retries`` (default 2) as the budget of each kind of retry:
 - a corrupt answer (bad CRC) is fetched again with ENQ, which makes the FN resend its last answer;
 - a lost answer (timeout) to a query is fetched by repeating the query (queries change nothing);
-- a lost answer to any other command (07h, 15h, 06h, 16h, 46h …) is fetched with ENQ: the command is not
+- a lost answer to any other command (15h, 06h, 16h, 46h …) is fetched with ENQ: the command is not
   sent again, since the FN may have executed it;
+- except 07h: its OK answer carries no data, so the answer ENQ brings back cannot be told from the previous
+  07h's (or 15h's) when the 07h frame itself was lost on the way; taking it would sign a receipt without
+  that data. A lost 07h answer is reported (FnNoAnswer) and the document cycle cancels and starts again
+  (fn_documents);
 - whatever arrives after an ENQ follows the same rules as a direct answer: corrupt -> ENQ again, a late
   answer of another command (an OK answer of the wrong size) is skipped, 01h -> the command is resent;
 - answer 01h to a command is taken as a frame corrupted on its way to the FN (the FN did not execute it)
@@ -15,7 +19,7 @@ Link rules (fn-protocol.md §1–§3), with ``retries`` (default 2) as the budge
 
 Limit of ENQ: an FN that never received a command (its frame lost whole on the way) resends the answer of
 the command before. The driver sees that only when the two answers differ (a late answer of another
-size); an OK answer with no data (07h after 15h or 07h) cannot be told apart on the wire.
+size); an OK answer with no data cannot be told apart on the wire, hence the 07h rule above.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ from register.fiscal.transport import open_fn_port
 from register.uri import DeviceUri
 
 _T = TypeVar("_T")
+
+NO_ENQ_AFTER_TIMEOUT = frozenset({Cmd.SEND_TLV})
+"""Commands whose lost answer is not fetched with ENQ: an empty OK that ENQ may bring back from before."""
 
 QUERIES = frozenset(
     {
@@ -238,13 +245,17 @@ class FnDriver:
                     self._discard_input()
                     self._send(frame, f"{cmd:02X}h again after a timeout")
                     continue
-                if not query and enq_left:
+                if not query and enq_left and cmd not in NO_ENQ_AFTER_TIMEOUT:
                     enq_left -= 1
                     self._send(bytes([ENQ]), "ENQ after a timeout")
                     continue
                 raise FnNoAnswer(
                     f"{self.name}: no answer to {cmd:02X}h within {self.timeout:g} s"
-                    + ("" if query or not self.retries else f" (nor to {self.retries} ENQ)")
+                    + (
+                        ""
+                        if query or not self.retries or cmd in NO_ENQ_AFTER_TIMEOUT
+                        else f" (nor to {self.retries} ENQ)"
+                    )
                 )
             if self._is_late(cmd, answer):
                 self._wire("in", b"", f"skipped a late answer of {len(answer.data)} bytes")

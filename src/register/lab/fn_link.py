@@ -48,6 +48,7 @@ class FaultKind(StrEnum):
     DELAY = "delay"  # send the answer after delay_ms
     LATE = "late"  # hold the answer back and send it just before the next one (it comes too late)
     GARBLE = "garble"  # the request arrives with a bad CRC: answered 01h, not executed
+    DROP_REQUEST = "drop-request"  # the request is lost on its way: neither executed nor answered
     SILENT = "silent"  # hang: neither execute nor answer anything until cleared
 
 
@@ -59,8 +60,9 @@ class Fault:
     """One injected fault. ``code``: the command code it waits for (None: the next command of any code).
 
     Text form (``--fault``): ``drop-answer[:CODE]``, ``corrupt[:CODE]``, ``delay:MS[:CODE]``, ``late[:CODE]``,
-    ``garble[:CODE]``, ``silent``; CODE in hex as the protocol writes it (``drop-answer:16`` = the next 16h
-    answer is lost; an ENQ resend of a 16h answer counts as a 16h answer).
+    ``garble[:CODE]``, ``drop-request[:CODE]``, ``silent``; CODE in hex as the protocol writes it
+    (``drop-answer:16`` = the next 16h answer is lost; an ENQ resend of a 16h answer counts as a 16h
+    answer).
     """
 
     kind: FaultKind
@@ -253,6 +255,9 @@ class FnLink:
         self.wire_log.record("in", frame.code, frame)
         if self.faults.silent:
             self.wire_log.record("out", None, b"", "silent: command ignored")
+            return b""
+        if self.faults.take(frame.code, frozenset({FaultKind.DROP_REQUEST})):
+            self.wire_log.record("in", frame.code, b"", "lost on the way by fault: not executed or answered")
             return b""
         if self.faults.take(frame.code, frozenset({FaultKind.GARBLE})):
             self.wire_log.record("in", frame.code, b"", "garbled by fault: taken as a bad CRC, not executed")

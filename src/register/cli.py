@@ -607,6 +607,33 @@ def refund(
     )
 
 
+@main.command("reprint")
+@CONFIG
+@click.option("--sale", "sale_id", help="One sale's id (default: every receipt still owed, oldest first).")
+def reprint(config_path: Path, sale_id: str | None) -> None:
+    """Print the paper receipts that failed after their fiscal document was made (paper out, …)."""
+    from register.printing.printer_errors import PrinterDriverError
+    from register.sale import Register
+
+    cfg = _load_config(config_path)
+    try:
+        with Register.open(cfg) as register:
+            owed = register.pending_reprints()
+            if sale_id is not None and sale_id not in owed:
+                raise click.ClickException(f"sale {sale_id} owes no paper receipt")
+            results = {sale_id: register.reprint(sale_id)} if sale_id else register.reprint_pending()
+    except (PrinterDriverError, ConnectionError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not owed:
+        click.echo("no paper receipt is owed")
+        return
+    for sale, printed in results.items():
+        click.echo(f"sale {sale}: {'printed' if printed else 'NOT printed: the printer is not ready'}")
+    left = len(owed) - sum(results.values())
+    if left:
+        raise click.ClickException(f"{left} paper receipt(s) still owed: fix the printer, run reprint again")
+
+
 # --- benchmarks ------------------------------------------------------------------------------------
 
 

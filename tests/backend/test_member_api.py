@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backend.support import CARD_ANNA, CARD_BORIS, CARD_GLEB, LabClient
+from tests.backend.support import CARD_ANNA, CARD_BORIS, CARD_GLEB, LINES, LabClient, new_id
 
 
 def test_login_by_card_and_by_confirmed_phone(lab: LabClient) -> None:
@@ -175,6 +175,48 @@ def test_history_lists_own_purchases_newest_first_with_links(lab: LabClient) -> 
     ]
     assert items[0]["total"] == 35581
     assert items[1]["links"] == []
+
+
+def _refund(lab: LabClient, purchase_id: str, lines: list[dict], total: int) -> str:
+    fiscal = lab.fiscal(total=total, operation=2)
+    body = {"requestId": new_id(), "originalPurchaseId": purchase_id, "lines": lines, "total": total}
+    return lab.ok("refund", {**body, "fiscal": fiscal})["refundId"]
+
+
+def test_refunded_purchases_show_refunded_with_the_amount_to_the_member_and_the_crm(lab: LabClient) -> None:
+    whole_id, _ = lab.sale(CARD_ANNA)
+    part_id, _ = lab.sale(CARD_ANNA)
+    kept_id, _ = lab.sale(CARD_ANNA)
+    whole_refund = _refund(lab, whole_id, LINES, 35581)
+    apples = _refund(lab, part_id, [LINES[1]], 17601)  # the apples back, the milk kept: 179.80 ₽ stays
+
+    member_items = lab.http.get("/member/v1/history", headers=lab.member_headers(CARD_ANNA)).json()["items"]
+    for items in (member_items, lab.staff_history(CARD_ANNA)):
+        by_id = {item["id"]: item for item in items}
+        assert {
+            i: (by_id[i]["status"], by_id[i]["refundedAmount"]) for i in (whole_id, part_id, kept_id)
+        } == {
+            whole_id: ("REFUNDED", 35581),
+            part_id: ("PARTIALLY_REFUNDED", 17601),
+            kept_id: ("CONFIRMED", 0),
+        }
+        assert by_id[whole_id]["refunds"] == [whole_refund]
+        assert by_id[part_id]["refunds"] == [apples]
+        assert (by_id[apples]["kind"], by_id[apples]["status"], by_id[apples]["total"]) == (
+            "refund",
+            "REFUNDED",
+            17601,
+        )
+
+
+def test_the_rest_of_a_partly_refunded_purchase_can_still_be_refunded(lab: LabClient) -> None:
+    purchase_id, _ = lab.sale(CARD_ANNA)
+    _refund(lab, purchase_id, [LINES[1]], 17601)
+    _refund(lab, purchase_id, [LINES[0]], 17980)
+
+    (item,) = [i for i in lab.staff_history(CARD_ANNA) if i["id"] == purchase_id]
+
+    assert (item["status"], item["refundedAmount"], len(item["refunds"])) == ("REFUNDED", 35581, 2)
 
 
 def test_a_member_token_reaches_only_its_own_member(lab: LabClient) -> None:

@@ -1,4 +1,9 @@
-"""A member's purchases and refunds, newest first, with their receipt links."""
+"""A member's purchases and refunds, newest first, with their receipt links.
+
+A purchase's stored status stays CONFIRMED when it is refunded (further refunds check it); the history
+shows REFUNDED when its refunds add up to its total and PARTIALLY_REFUNDED when they cover a part, with
+the refunded amount.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from register.backend.purchases import Kind, Status
 from register.backend.schema import cheque_links, purchases
 
 MAX_ITEMS = 500
+PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"  # shown only: never a stored status
 
 
 def member_history(conn: Connection, member_id: str, *, staff_view: bool) -> History:
@@ -37,7 +43,7 @@ def member_history(conn: Connection, member_id: str, *, staff_view: bool) -> His
 
 
 def _member_sees(item: HistoryItem) -> bool:
-    if item.status == Status.CANCELLED:
+    if item.status in (Status.CANCELLED, Status.EXPIRED):
         return False
     return item.status != Status.CALCULATED or bool(item.links)
 
@@ -55,20 +61,28 @@ def _links(conn: Connection, ids: list[str]) -> dict[str, list[ChequeLinkView]]:
     return found
 
 
-def _refunds(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = defaultdict(list)
+def _refunds(conn: Connection, ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """Per purchase id: its refunds' (id, total), oldest first."""
+    found: dict[str, list[tuple[str, int]]] = defaultdict(list)
     if ids:
         rows = conn.execute(
-            select(purchases.c.original_id, purchases.c.id)
+            select(purchases.c.original_id, purchases.c.id, purchases.c.total)
             .where(purchases.c.original_id.in_(ids), purchases.c.kind == Kind.REFUND)
             .order_by(purchases.c.occurred_at, purchases.c.created_at)
         )
         for row in rows:
-            found[row.original_id].append(row.id)
+            found[row.original_id].append((row.id, int(row.total)))
     return found
 
 
-def _item(row: RowMapping, links: list[ChequeLinkView], refunds: list[str]) -> HistoryItem:
+def shown_status(stored: str, kind: str, total: int, refunded: int) -> str:
+    """The status a history shows: a confirmed purchase with refunds is (partially) refunded."""
+    if kind != Kind.PURCHASE or stored != Status.CONFIRMED or refunded <= 0:
+        return stored
+    return Status.REFUNDED if refunded >= total else PARTIALLY_REFUNDED
+
+
+def _item(row: RowMapping, links: list[ChequeLinkView], refunds: list[tuple[str, int]]) -> HistoryItem:
     fiscal = None
     if row["fiscal_fn"] is not None:
         fiscal = FiscalView(
@@ -79,13 +93,15 @@ def _item(row: RowMapping, links: list[ChequeLinkView], refunds: list[str]) -> H
             total=row["fiscal_total"],
             date_time=row["fiscal_datetime"],
         )
+    refunded = sum(total for _id, total in refunds)
     return HistoryItem(
         kind=row["kind"],
         id=row["id"],
         date_time=row["cheque_datetime"],
         total=row["total"],
-        status=row["status"],
+        status=shown_status(row["status"], row["kind"], row["total"], refunded),
         fiscal=fiscal,
         links=links,
-        refunds=refunds,
+        refunds=[refund_id for refund_id, _total in refunds],
+        refunded_amount=refunded,
     )

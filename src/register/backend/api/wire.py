@@ -126,10 +126,17 @@ class HistoryItem(Wire):
     id: str
     date_time: str
     total: int
-    status: Literal["CALCULATED", "CONFIRMED", "CANCELLED", "REFUNDED"]
+    status: Literal["CALCULATED", "CONFIRMED", "PARTIALLY_REFUNDED", "REFUNDED", "CANCELLED", "EXPIRED"] = (
+        Field(
+            description="A purchase: CALCULATED, CONFIRMED, PARTIALLY_REFUNDED or REFUNDED (by its refunds' "
+            "total), CANCELLED, or EXPIRED (calculated, never confirmed within the lifetime). A refund: "
+            "REFUNDED."
+        )
+    )
     fiscal: FiscalView | None
     links: list[ChequeLinkView]
-    refunds: list[str]
+    refunds: list[str] = Field(description="A purchase's refunds (ids), oldest first.")
+    refunded_amount: int = Field(description="A purchase: the total of its refunds, kopecks; a refund: 0.")
 
 
 class History(Wire):

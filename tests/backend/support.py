@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -52,6 +52,16 @@ CARD_DARIA = "7000000000005"  # blocked
 SETTLE_DEADLINE = 20.0
 
 
+def wait_until(condition: Callable[[], bool], what: str, deadline: float = SETTLE_DEADLINE) -> None:
+    """Return once ``condition()`` holds; AssertionError naming ``what`` if it does not within the
+    deadline (a bound on a hang, not a timing assertion)."""
+    stop_at = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > stop_at:
+            raise AssertionError(f"still not so after {deadline} s: {what}")
+        time.sleep(0.05)
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -66,6 +76,8 @@ class SmtpSink:
 
     port: int = 0
     messages: list[EmailMessage] = field(default_factory=list)
+    temporary_refusals: int = 0
+    """Answer this many RCPTs (any address) with 451, a refusal for now, before accepting."""
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_RCPT(
@@ -73,6 +85,9 @@ class SmtpSink:
     ) -> str:
         if "refuse" in address:
             return "550 5.1.1 mailbox unavailable"
+        if self.temporary_refusals > 0:
+            self.temporary_refusals -= 1
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -91,18 +106,28 @@ class SmtpSink:
             return list(self.messages)
 
 
-@contextmanager
-def running_smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (free when asked)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        sink.port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(sink: SmtpSink) -> Iterator[SmtpSink]:
+    """``sink`` listening on its port until the block ends (it may be served again later)."""
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     try:
         yield sink
     finally:
         controller.stop()
+
+
+@contextmanager
+def running_smtp_sink() -> Iterator[SmtpSink]:
+    with serving(SmtpSink(port=free_port())) as sink:
+        yield sink
 
 
 class LabClient:
@@ -194,6 +219,16 @@ class LabClient:
     def staff_put(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return self.http.put(f"/crm/v1/{path}", json=body, headers=self.staff_headers())
 
+    def set_offer_active(self, channel: str, active: bool) -> None:
+        """Switch the lab's offer of ``channel`` on or off through PUT /crm/v1/offers/{id}."""
+        (offer,) = [o for o in self.staff_get("offers")["items"] if o["channel"] == channel]
+        body = {
+            k: offer[k] for k in ("name", "event", "channel", "subject", "template", "validFrom", "validTo")
+        }
+        answer = self.staff_put(f"offers/{offer['id']}", {**body, "active": active})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["active"] is active
+
     def set_mode(self, mode: str) -> None:
         shop = self.staff_get("settings")
         answer = self.staff_put("settings", {"deliveryMode": mode, "shopName": shop["shopName"]})
@@ -213,15 +248,23 @@ class LabClient:
         return self.staff_get(f"members/{self.member_id(number)}/history")["items"]
 
     def settled_messages(self, member_id: str | None = None) -> list[dict[str, Any]]:
-        """The messages once none is queued any more (the sender has had its go at every one)."""
+        """The messages once each is sent or failed for good (the sender is done with every one)."""
+        return self.messages_when(
+            lambda items: all(i["status"] in ("sent", "failed") for i in items), member_id
+        )
+
+    def messages_when(
+        self, condition: Callable[[list[dict[str, Any]]], bool], member_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The messages (CRM view) once ``condition`` holds for them; AssertionError after the deadline."""
         params = {"memberId": member_id} if member_id else {}
         stop_at = time.monotonic() + SETTLE_DEADLINE
         while True:
             items = self.staff_get("messages", **params)["items"]
-            if all(item["status"] != "queued" for item in items):
+            if condition(items):
                 return items
             if time.monotonic() > stop_at:
-                raise AssertionError(f"messages still queued: {items}")
+                raise AssertionError(f"messages not settled as expected: {items}")
             time.sleep(0.05)
 
 

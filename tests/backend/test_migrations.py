@@ -6,8 +6,24 @@ import pytest
 from sqlalchemy import insert, inspect, select, text
 
 from register.backend.database import Database, DatabaseUrlError
-from register.backend.migrations import HEAD, MIGRATIONS, MigrationError, current_version, migrate
-from register.backend.schema import cards, devices, members, metadata, offers, schema_version, staff
+from register.backend.migrations import (
+    HEAD,
+    MIGRATIONS,
+    MigrationError,
+    current_version,
+    migrate,
+    v0001_initial,
+)
+from register.backend.schema import (
+    cards,
+    devices,
+    members,
+    messages,
+    metadata,
+    offers,
+    schema_version,
+    staff,
+)
 from register.backend.seed import seed_lab
 
 
@@ -42,7 +58,8 @@ def test_migrating_again_changes_nothing(db_url: str) -> None:
         migrate(db)
         migrate(db)
         with db.read() as conn:
-            assert conn.execute(select(schema_version.c.version)).scalars().all() == [HEAD]
+            versions = conn.execute(select(schema_version.c.version).order_by(schema_version.c.version))
+            assert versions.scalars().all() == [1, 2]
     finally:
         db.dispose()
 
@@ -76,7 +93,62 @@ def test_the_lab_seed_is_idempotent(db_url: str) -> None:
             assert current_version(conn) == HEAD
     finally:
         db.dispose()
-    assert counts == {"devices": 1, "staff": 1, "members": 5, "cards": 5, "offers": 2}
+    # Offers: the lab's two and the two built-in e-receipt messages of migration 2.
+    assert counts == {"devices": 1, "staff": 1, "members": 5, "cards": 5, "offers": 4}
+
+
+def test_a_version_1_database_keeps_its_messages_through_migration_2(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        with db.write() as conn:
+            schema_version.create(conn)
+            v0001_initial.upgrade(conn)
+            conn.execute(insert(schema_version).values(version=1, description="initial", applied_at="x"))
+            seed_v1(conn)
+        assert migrate(db) == 2
+        with db.read() as conn:
+            message = conn.execute(select(messages)).mappings().one()
+            built_in = conn.execute(
+                select(offers.c.id, offers.c.event, offers.c.channel).where(offers.c.event == "e_receipt")
+            ).all()
+    finally:
+        db.dispose()
+    assert (message["status"], message["attempts"], message["next_attempt_at"]) == ("sent", 0, None)
+    assert sorted(built_in) == [
+        ("083b785b-51b5-56f4-b82f-ff4c98e210cd", "e_receipt", "email"),
+        ("bc9a3429-4d2c-5a82-81ef-303532b0b5c5", "e_receipt", "sms"),
+    ]
+
+
+def seed_v1(conn) -> None:  # type: ignore[no-untyped-def]
+    """One sent message of one purchase, in version 1's columns."""
+    stamp = "2026-01-15T11:32:00.000000+00:00"
+    conn.execute(
+        text("INSERT INTO devices (id, code, secret_hash, created_at) VALUES (1, 'POS-1', 'x', :t)"),
+        {"t": stamp},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO purchases (id, kind, device_id, cheque_datetime, occurred_at, total, discount, "
+            "status, delivery_mode, paper_refused, points, created_at) VALUES ('p1', 'purchase', 1, :t, :t, "
+            "100, 0, 'CONFIRMED', 'LOYALTY', false, 0, :t)"
+        ),
+        {"t": stamp},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO offers (id, name, event, channel, subject, template, active, created_at) "
+            "VALUES ('o1', 'offer', 'purchase_completed', 'email', '', 'x', true, :t)"
+        ),
+        {"t": stamp},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO messages (id, purchase_id, offer_id, channel, recipient, subject, body, status, "
+            "created_at) VALUES ('m1', 'p1', 'o1', 'email', 'a@example.ru', 's', 'b', 'sent', :t)"
+        ),
+        {"t": stamp},
+    )
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:

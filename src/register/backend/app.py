@@ -1,8 +1,9 @@
 """``make_app(settings)``: the loyalty backend as an ASGI application (FastAPI).
 
 Building the app migrates the database to head, creates the shop settings of a new database and adds
-the seed; the message sender runs for the app's lifespan. Every error answer, FastAPI's own included,
-has the shape ``{"errorCode", "message"}``; a malformed body is 400 VALIDATION, never 422.
+the seed; the message sender and the expiry sweep run for the app's lifespan. Every error answer,
+FastAPI's own included, has the shape ``{"errorCode", "message"}``; a malformed body is 400 VALIDATION,
+never 422.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from register.backend.auth import DeviceAuthenticator
 from register.backend.context import Backend
 from register.backend.database import Database
 from register.backend.errors import ApiError, ErrorCode
+from register.backend.expiry import ExpirySweeper
 from register.backend.migrations import migrate, startup_lock
 from register.backend.seed import seed_lab
 from register.backend.sender import MessageSender
@@ -60,7 +62,11 @@ def make_app(settings: BackendSettings) -> FastAPI:
             seed_lab(conn)
         ensure_shop_settings(conn, settings.delivery_mode_default, settings.shop_name_default)
     backend = Backend(
-        settings=settings, db=db, devices=DeviceAuthenticator(db), sender=MessageSender(db, settings)
+        settings=settings,
+        db=db,
+        devices=DeviceAuthenticator(db),
+        sender=MessageSender(db, settings),
+        sweeper=ExpirySweeper(db, settings),
     )
 
     @asynccontextmanager
@@ -69,9 +75,11 @@ def make_app(settings: BackendSettings) -> FastAPI:
         # over the GIL (and, on SQLite, queue for the one writer anyway).
         to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         backend.sender.start()
+        backend.sweeper.start()
         try:
             yield
         finally:
+            backend.sweeper.stop()
             backend.sender.stop()
             db.dispose()
 

@@ -1,24 +1,46 @@
-"""Receipt links: stored in the purchase's history; in mode LOYALTY the first one fires the offers.
+"""Receipt links: stored in the purchase's history; in mode LOYALTY the first one fires the offers, and
+the e-receipt owed to a member who refused paper is always sent.
 
 Each offer makes at most one message per purchase (a unique key on purchase and offer), and only the
-first link of a purchase fires: a repeat, with any requestId, returns the messages already made.
+first link of a purchase fires the offers: a repeat, with any requestId, returns the messages already
+made. When the purchase owes an e-receipt (mode LOYALTY, the member refused paper and had a notifier at
+calculate: the register suppressed paper on that promise) and no offer message goes to the notifier on
+its channel (the offer is inactive, out of its lifetime, or absent), the built-in e-receipt message is
+queued to the notifier: 54-FZ lets paper be suppressed only when the receipt is actually sent
+(ffd-receipt.md §8). It too is one per purchase, by the same unique key.
+
 Messages are only queued here; the sender delivers them after the transaction commits.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
-from register.backend.api.pos_models import MessageBrief
+from register.backend.api.pos_models import MessageBrief, ReceiptDelivery
 from register.backend.api.wire import Fiscal
 from register.backend.contacts import ContactKind
 from register.backend.members import Member, load_member
-from register.backend.offers import EVENT_PURCHASE_COMPLETED, offers_in_force, render, template_values
-from register.backend.purchases import Kind, Status, lock_record, same_document
+from register.backend.offers import (
+    BUILT_IN_OFFER_IDS,
+    EVENT_PURCHASE_COMPLETED,
+    built_in_offer,
+    offers_in_force,
+    render,
+    template_values,
+)
+from register.backend.purchases import (
+    Kind,
+    Status,
+    calculation_expired,
+    lock_record,
+    same_document,
+)
 from register.backend.schema import cheque_links, messages
 from register.backend.settings import DeliveryMode
 from register.backend.shop import load_shop
@@ -28,6 +50,9 @@ _NO_CONTACT = {
     "email": "нет подтверждённого e-mail у участника",
     "sms": "нет подтверждённого телефона у участника",
 }
+CHANNEL_OF_NOTIFIER = {ContactKind.EMAIL.value: "email", ContactKind.PHONE.value: "sms"}
+# The furthest a receipt got, best first: one message sent is enough, one still on its way is hope.
+_PROGRESS = ("sent", "queued", "retrying", "failed")
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
@@ -40,19 +65,46 @@ _SAME_LINK = (
 _INSERT_LINK = insert(cheque_links)
 _INSERT_MESSAGE = insert(messages)
 _MESSAGES_OF = (
-    select(messages.c.id, messages.c.channel, messages.c.status)
+    select(
+        messages.c.id,
+        messages.c.channel,
+        messages.c.status,
+        messages.c.attempts,
+        messages.c.recipient,
+        messages.c.offer_id,
+    )
     .where(messages.c.purchase_id == bindparam("record_id"))
     .order_by(messages.c.created_at, messages.c.channel, messages.c.id)
 )
 
 
-def store_link(conn: Connection, record_id: str, fiscal: Fiscal, url: str, qr: str) -> list[MessageBrief]:
-    """Store the link of a purchase or refund; fire the offers on its first link in mode LOYALTY."""
+@dataclass(frozen=True, slots=True)
+class LinkMessages:
+    """The messages of a purchase or refund, and what they mean for its e-receipt."""
+
+    messages: list[MessageBrief]
+    e_receipt: ReceiptDelivery
+
+
+def store_link(
+    conn: Connection,
+    record_id: str,
+    fiscal: Fiscal,
+    url: str,
+    qr: str,
+    *,
+    lifetime_seconds: float | None = None,
+) -> LinkMessages:
+    """Store the link of a purchase or refund; fire the offers on its first link in mode LOYALTY, and
+    make sure an owed e-receipt goes out. ``lifetime_seconds``: a calculation older than this (never
+    confirmed) has expired and takes no link."""
     record = lock_record(conn, record_id)
     if record is None:
         raise errors.purchase_not_found(record_id)
     if record["status"] == Status.CANCELLED:
         raise errors.wrong_state(f"Покупка {record_id} отменена: ссылка на чек не принимается")
+    if record["status"] == Status.EXPIRED or calculation_expired(record, lifetime_seconds):
+        raise errors.purchase_expired(record_id)
     expected_operation = 1 if record["kind"] == Kind.PURCHASE else 2
     if fiscal.operation != expected_operation or fiscal.total != record["total"]:
         raise errors.validation(
@@ -75,21 +127,72 @@ def store_link(conn: Connection, record_id: str, fiscal: Fiscal, url: str, qr: s
                 "created_at": utc_now_text(),
             },
         )
-    if first_link and record["delivery_mode"] == DeliveryMode.LOYALTY.value and record["member_id"]:
+    now = utc_now()
+    loyalty_sends = record["delivery_mode"] == DeliveryMode.LOYALTY.value and record["member_id"]
+    if first_link and loyalty_sends:
         member = load_member(conn, record["member_id"])
         if member is not None:
-            _queue_offer_messages(conn, record, member, url)
-    return messages_of(conn, record_id)
+            _queue_offer_messages(conn, record, member, url, now)
+    found = link_messages(conn, record)
+    if found.e_receipt.owed and not found.e_receipt.message_ids:
+        _queue_built_in_receipt(conn, record, url, now)
+        found = link_messages(conn, record)
+    return found
 
 
-def messages_of(conn: Connection, record_id: str) -> list[MessageBrief]:
-    rows = conn.execute(_MESSAGES_OF, {"record_id": record_id})
-    return [MessageBrief(id=row.id, channel=row.channel, status=public_status(row.status)) for row in rows]
+def link_messages(conn: Connection, record: RowMapping) -> LinkMessages:
+    """The record's messages, each marked whether it carries the e-receipt, and the e-receipt's state."""
+    channel, recipient = receipt_notifier(record)
+    briefs = []
+    for row in conn.execute(_MESSAGES_OF, {"record_id": record["id"]}):
+        briefs.append(
+            MessageBrief(
+                id=row.id,
+                channel=row.channel,
+                status=public_status(row.status, row.attempts),
+                kind="receipt" if row.offer_id in BUILT_IN_OFFER_IDS else "offer",
+                carries_receipt=channel is not None and (row.channel, row.recipient) == (channel, recipient),
+            )
+        )
+    carrying = [brief for brief in briefs if brief.carries_receipt]
+    statuses = {brief.status for brief in carrying}
+    return LinkMessages(
+        messages=briefs,
+        e_receipt=ReceiptDelivery(
+            owed=owes_receipt(record),
+            status=next((status for status in _PROGRESS if status in statuses), "none"),
+            channel=channel,
+            recipient=recipient,
+            message_ids=[brief.id for brief in carrying],
+        ),
+    )
 
 
-def public_status(stored: str) -> str:
-    """'sending' (claimed by a sender, outcome not yet known) is reported as 'queued'."""
-    return "queued" if stored == "sending" else stored
+def owes_receipt(record: RowMapping) -> bool:
+    """The backend is to send this record's receipt: mode LOYALTY, a member who refused paper and had a
+    notifier when the purchase was calculated (or the refund recorded): the register suppressed paper."""
+    return (
+        record["delivery_mode"] == DeliveryMode.LOYALTY.value
+        and bool(record["member_id"])
+        and bool(record["paper_refused"])
+        and receipt_notifier(record)[0] is not None
+    )
+
+
+def receipt_notifier(record: RowMapping) -> tuple[str | None, str | None]:
+    """(channel, recipient) of the notifier fixed on the record, or (None, None)."""
+    channel = CHANNEL_OF_NOTIFIER.get(record["notifier_kind"] or "")
+    if channel is None or not record["notifier_value"]:
+        return None, None
+    return channel, record["notifier_value"]
+
+
+def public_status(stored: str, attempts: int = 0) -> str:
+    """'sending' (claimed by a sender, outcome not yet known) is reported as 'queued', or as 'retrying'
+    when an earlier attempt failed."""
+    if stored == "sending":
+        return "retrying" if attempts else "queued"
+    return stored
 
 
 def _has_link(conn: Connection, record_id: str, url: str | None = None) -> bool:
@@ -98,35 +201,59 @@ def _has_link(conn: Connection, record_id: str, url: str | None = None) -> bool:
     return conn.execute(_SAME_LINK, {"record_id": record_id, "url": url}).first() is not None
 
 
-def _queue_offer_messages(conn: Connection, record: RowMapping, member: Member, url: str) -> None:
-    shop = load_shop(conn)
-    values = template_values(
+def _values(conn: Connection, record: RowMapping, url: str) -> dict[str, str]:
+    return template_values(
         receipt_url=url,
         total=record["total"],
         when=parse_stored(record["cheque_datetime"]),
-        shop=shop.shop_name,
+        shop=load_shop(conn).shop_name,
     )
-    now = utc_now()
+
+
+def _queue_offer_messages(
+    conn: Connection, record: RowMapping, member: Member, url: str, now: datetime
+) -> None:
+    values = _values(conn, record, url)
     for offer in offers_in_force(conn, EVENT_PURCHASE_COMPLETED, now):
-        channel = offer["channel"]
-        recipient = _recipient(member, channel)
-        conn.execute(
-            _INSERT_MESSAGE,
-            {
-                "id": str(uuid.uuid4()),
-                "member_id": member.id,
-                "purchase_id": record["id"],
-                "offer_id": offer["id"],
-                "channel": channel,
-                "recipient": recipient,
-                "subject": render(offer["subject"], values)[:400],
-                "body": render(offer["template"], values),
-                "link": url,
-                "status": "queued" if recipient else "failed",
-                "error": None if recipient else _NO_CONTACT[channel],
-                "created_at": utc_text(now),
-            },
-        )
+        _queue(conn, record, offer, _recipient(member, offer["channel"]), values, url, now)
+
+
+def _queue_built_in_receipt(conn: Connection, record: RowMapping, url: str, now: datetime) -> None:
+    channel, recipient = receipt_notifier(record)
+    offer = built_in_offer(conn, channel or "")
+    if offer is None:  # a database without migration 2 cannot happen: the backend migrates at start
+        raise RuntimeError(f"the built-in e-receipt message for {channel!r} is missing")
+    _queue(conn, record, offer, recipient, _values(conn, record, url), url, now)
+
+
+def _queue(
+    conn: Connection,
+    record: RowMapping,
+    offer: RowMapping,
+    recipient: str | None,
+    values: dict[str, str],
+    url: str,
+    now: datetime,
+) -> None:
+    channel = offer["channel"]
+    conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "id": str(uuid.uuid4()),
+            "member_id": record["member_id"],
+            "purchase_id": record["id"],
+            "offer_id": offer["id"],
+            "channel": channel,
+            "recipient": recipient,
+            "subject": render(offer["subject"], values)[:400],
+            "body": render(offer["template"], values),
+            "link": url,
+            "status": "queued" if recipient else "failed",
+            "error": None if recipient else _NO_CONTACT.get(channel, "нет получателя"),
+            "created_at": utc_text(now),
+            "attempts": 0,
+        },
+    )
 
 
 def _recipient(member: Member, channel: str) -> str | None:

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from register.backend.auth import DeviceAuthenticator
 from register.backend.database import Database
+from register.backend.expiry import ExpirySweeper
 from register.backend.sender import MessageSender
 from register.backend.settings import BackendSettings
 
@@ -18,6 +19,7 @@ class Backend:
     db: Database
     devices: DeviceAuthenticator
     sender: MessageSender
+    sweeper: ExpirySweeper
 
 
 async def backend_of(request: Request) -> Backend:

@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from register.backend.api.crm_models import MemberSummary, MessageView
 from register.backend.cheque_links import public_status
 from register.backend.members import fold_name
+from register.backend.offers import BUILT_IN_OFFER_IDS
 from register.backend.schema import cards, members, messages
 
 MAX_MEMBERS = 100
@@ -49,10 +50,12 @@ def list_messages(conn: Connection, member_id: str | None) -> list[MessageView]:
             id=row["id"],
             member_id=row["member_id"],
             purchase_id=row["purchase_id"],
-            offer_id=row["offer_id"],
+            offer_id=None if row["offer_id"] in BUILT_IN_OFFER_IDS else row["offer_id"],
+            kind="receipt" if row["offer_id"] in BUILT_IN_OFFER_IDS else "offer",
             channel=row["channel"],
             recipient=row["recipient"],
-            status=public_status(row["status"]),
+            status=public_status(row["status"], row["attempts"]),
+            attempts=row["attempts"],
             link=row["link"],
             error=row["error"],
             created_at=row["created_at"],

@@ -12,6 +12,7 @@ class ErrorCode(StrEnum):
     CARD_BLOCKED = "CARD_BLOCKED"
     MEMBER_NOT_FOUND = "MEMBER_NOT_FOUND"
     PURCHASE_NOT_FOUND = "PURCHASE_NOT_FOUND"
+    PURCHASE_EXPIRED = "PURCHASE_EXPIRED"
     OFFER_NOT_FOUND = "OFFER_NOT_FOUND"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -32,6 +33,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.DUPLICATE_CONFLICT: 409,
     ErrorCode.WRONG_STATE: 409,
+    ErrorCode.PURCHASE_EXPIRED: 409,
     ErrorCode.INTERNAL: 500,
 }
 
@@ -64,6 +66,14 @@ def wrong_state(message: str) -> ApiError:
 
 def purchase_not_found(purchase_id: str) -> ApiError:
     return ApiError(ErrorCode.PURCHASE_NOT_FOUND, f"Покупка {purchase_id} не найдена")
+
+
+def purchase_expired(purchase_id: str) -> ApiError:
+    return ApiError(
+        ErrorCode.PURCHASE_EXPIRED,
+        f"Расчёт покупки {purchase_id} устарел и отменён: скидки и баллы освобождены. "
+        "Чек передаётся как офлайн-покупка (offline-batch)",
+    )
 
 
 def member_not_found() -> ApiError:

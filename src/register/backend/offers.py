@@ -1,4 +1,9 @@
-"""Offers: CRM-managed messages fired when a purchase completes, and their templates."""
+"""Offers: CRM-managed messages fired when a purchase completes, and their templates.
+
+Besides the staff's offers (event ``purchase_completed``) the offers table holds the built-in e-receipt
+messages (event ``e_receipt``, added by migration 2): the message that carries a receipt to a member who
+refused paper when no active offer of the notifier's channel does. Staff neither see nor edit those.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,19 @@ from register.domain import format_rub
 
 PLACEHOLDERS = frozenset({"receipt_url", "total", "datetime", "shop"})
 EVENT_PURCHASE_COMPLETED = "purchase_completed"
+EVENT_E_RECEIPT = "e_receipt"
+E_RECEIPT_OFFER_IDS: dict[str, str] = {  # channel -> the built-in offer (ids fixed by migration 2)
+    "email": "083b785b-51b5-56f4-b82f-ff4c98e210cd",
+    "sms": "bc9a3429-4d2c-5a82-81ef-303532b0b5c5",
+}
+BUILT_IN_OFFER_IDS = frozenset(E_RECEIPT_OFFER_IDS.values())
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _ACTIVE_FOR_EVENT = (  # built once, compiled once
     select(offers)
     .where(offers.c.event == bindparam("event"), offers.c.active.is_(True))
     .order_by(offers.c.created_at)
 )
+_BY_ID = select(offers).where(offers.c.id == bindparam("offer_id"))
 
 
 class TemplateError(ValueError):
@@ -55,7 +67,12 @@ def template_values(*, receipt_url: str, total: int, when: datetime, shop: str) 
 
 
 def list_offers(conn: Connection) -> list[Offer]:
-    rows = conn.execute(select(offers).order_by(offers.c.created_at, offers.c.id)).mappings()
+    """The staff's offers (the built-in e-receipt messages are not among them)."""
+    rows = conn.execute(
+        select(offers)
+        .where(offers.c.event == EVENT_PURCHASE_COMPLETED)
+        .order_by(offers.c.created_at, offers.c.id)
+    ).mappings()
     return [_view(row) for row in rows]
 
 
@@ -68,7 +85,12 @@ def create_offer(conn: Connection, fields: OfferFields) -> Offer:
 
 def update_offer(conn: Connection, offer_id: str, fields: OfferFields) -> Offer:
     _validate(fields)
-    if conn.execute(update(offers).where(offers.c.id == offer_id).values(**_columns(fields))).rowcount == 0:
+    changed = conn.execute(
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.event == EVENT_PURCHASE_COMPLETED)
+        .values(**_columns(fields))
+    )
+    if changed.rowcount == 0:
         raise ApiError(ErrorCode.OFFER_NOT_FOUND, f"Предложение {offer_id} не найдено")
     return _view(_load(conn, offer_id))
 
@@ -82,6 +104,14 @@ def offers_in_force(conn: Connection, event: str, moment: datetime) -> list[RowM
         if (row["valid_from"] is None or parse_stored(row["valid_from"]) <= moment)
         and (row["valid_to"] is None or moment <= parse_stored(row["valid_to"]))
     ]
+
+
+def built_in_offer(conn: Connection, channel: str) -> RowMapping | None:
+    """The built-in e-receipt message of a channel (e-mail or SMS), None for a channel without one."""
+    offer_id = E_RECEIPT_OFFER_IDS.get(channel)
+    if offer_id is None:
+        return None
+    return conn.execute(_BY_ID, {"offer_id": offer_id}).mappings().one_or_none()
 
 
 def _validate(fields: OfferFields) -> None:

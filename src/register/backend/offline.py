@@ -13,7 +13,6 @@ from sqlalchemy import Connection
 
 from register.backend import errors
 from register.backend.api.pos_models import (
-    MessageBrief,
     OfflineBatchRequest,
     OfflineCancel,
     OfflineItem,
@@ -21,7 +20,7 @@ from register.backend.api.pos_models import (
     OfflinePurchaseAnswer,
     OfflineRefund,
 )
-from register.backend.cheque_links import messages_of, store_link
+from register.backend.cheque_links import LinkMessages, link_messages, store_link
 from register.backend.database import Database
 from register.backend.errors import ApiError
 from register.backend.idempotency import Answer, RequestKey, request_key, run_once
@@ -85,17 +84,18 @@ def record_offline_purchase(conn: Connection, device_id: int, item: OfflinePurch
             f"Фискальный документ ФН {item.fiscal.fn} ФД {item.fiscal.fd} "
             f"уже учтён в другой записи ({existing['id']})"
         )
-    messages: list[MessageBrief]
-    if item.url is not None and item.qr is not None:
-        messages = store_link(conn, purchase_id, item.fiscal, item.url, item.qr)
-    else:
-        messages = messages_of(conn, purchase_id)
     record = lock_record(conn, purchase_id)
     assert record is not None
+    found: LinkMessages
+    if item.url is not None and item.qr is not None:
+        found = store_link(conn, purchase_id, item.fiscal, item.url, item.qr)
+    else:
+        found = link_messages(conn, record)
     return OfflinePurchaseAnswer(
         purchase_id=purchase_id,
         status="CONFIRMED",
         points_earned=points,
         electronic_cheque=record_delivery(record) if record["member_id"] else None,
-        messages=messages,
+        messages=found.messages,
+        e_receipt=found.e_receipt,
     )

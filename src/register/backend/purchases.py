@@ -1,15 +1,19 @@
 """Purchases and returns: calculate, confirm, cancel, refund (the register's two-phase protocol).
 
 A purchase is CALCULATED by ``calculate`` (delivery mode and the member's e-receipt choice fixed then),
-CONFIRMED by ``confirm`` with its fiscal document (points accrued) or CANCELLED by ``cancel``. A refund is
-a record of kind "refund" attached to a confirmed purchase; its points reverse what the refunded part
-of the purchase earned.
+CONFIRMED by ``confirm`` with its fiscal document (points accrued) or CANCELLED by ``cancel``. A
+calculation left without either for longer than its lifetime (a register whose calculate timed out
+never cancels) is EXPIRED by the periodic sweep, and refused as expired by confirm even before the sweep
+gets to it. A refund is a record of kind "refund" attached to a confirmed purchase; its points reverse
+what the refunded part of the purchase earned (the purchase stays CONFIRMED; its history shows it
+REFUNDED or PARTIALLY_REFUNDED).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
@@ -37,7 +41,7 @@ from register.backend.members import (
 )
 from register.backend.schema import members, purchase_lines, purchases
 from register.backend.shop import load_shop
-from register.backend.timeutil import utc_now_text, utc_text
+from register.backend.timeutil import parse_stored, utc_now, utc_now_text, utc_text
 from register.domain import format_rub
 
 KOPECKS_PER_POINT = 100_00  # 1 point per full 100 roubles
@@ -67,11 +71,24 @@ class Status(StrEnum):
     CONFIRMED = "CONFIRMED"
     CANCELLED = "CANCELLED"
     REFUNDED = "REFUNDED"
+    EXPIRED = "EXPIRED"
 
 
 class Kind(StrEnum):
     PURCHASE = "purchase"
     REFUND = "refund"
+
+
+# After the enums: the sweep's statement, built once.
+_EXPIRE = (
+    update(purchases)
+    .where(
+        purchases.c.status == Status.CALCULATED.value,
+        purchases.c.kind == Kind.PURCHASE.value,
+        purchases.c.created_at < bindparam("cutoff"),
+    )
+    .values(status=Status.EXPIRED.value)
+)
 
 
 def points_for(total: int) -> int:
@@ -137,7 +154,11 @@ def calculate(conn: Connection, device_id: int, cheque: ChequeFields) -> Calcula
     )
 
 
-def confirm(conn: Connection, purchase_id: str, fiscal: Fiscal) -> ConfirmAnswer:
+def confirm(
+    conn: Connection, purchase_id: str, fiscal: Fiscal, *, lifetime_seconds: float | None = None
+) -> ConfirmAnswer:
+    """Settle a calculated purchase with its fiscal document. ``lifetime_seconds``: a calculation older
+    than this has expired (PURCHASE_EXPIRED), whether or not the sweep has marked it yet."""
     record = lock_record(conn, purchase_id)
     if record is None or record["kind"] != Kind.PURCHASE:
         raise errors.purchase_not_found(purchase_id)
@@ -147,6 +168,8 @@ def confirm(conn: Connection, purchase_id: str, fiscal: Fiscal) -> ConfirmAnswer
         if same_document(record, fiscal):
             return ConfirmAnswer(purchase_id=purchase_id, status="CONFIRMED", points_earned=record["points"])
         raise errors.wrong_state(f"Покупка {purchase_id} уже подтверждена другим фискальным документом")
+    if record["status"] == Status.EXPIRED or calculation_expired(record, lifetime_seconds):
+        raise errors.purchase_expired(purchase_id)
     if record["status"] != Status.CALCULATED:
         raise errors.wrong_state(f"Покупка {purchase_id} отменена: подтвердить её нельзя")
     _require_document_unused(conn, fiscal, purchase_id)
@@ -168,9 +191,28 @@ def cancel(conn: Connection, purchase_id: str) -> CancelAnswer:
         raise errors.wrong_state(
             f"Покупка {purchase_id} уже подтверждена: отмена невозможна, оформите возврат"
         )
+    if record["status"] == Status.EXPIRED:
+        return CancelAnswer(purchase_id=purchase_id, status="EXPIRED")  # released already
     if record["status"] == Status.CALCULATED:
         conn.execute(_UPDATE_RECORD, {"record_id": purchase_id, "status": Status.CANCELLED})
     return CancelAnswer(purchase_id=purchase_id, status="CANCELLED")
+
+
+def calculation_expired(record: RowMapping, lifetime_seconds: float | None) -> bool:
+    """A purchase still CALCULATED longer than ``lifetime_seconds`` after it was calculated."""
+    if lifetime_seconds is None or record["status"] != Status.CALCULATED or record["kind"] != Kind.PURCHASE:
+        return False
+    return parse_stored(record["created_at"]) < utc_now() - timedelta(seconds=lifetime_seconds)
+
+
+def expire_calculations(conn: Connection, lifetime_seconds: float) -> int:
+    """Mark every purchase CALCULATED longer than ``lifetime_seconds`` EXPIRED; return how many.
+
+    Nothing is deducted at calculate (points accrue at confirm), so expiring is the status change alone.
+    On PostgreSQL a confirm holding the row's lock wins: the UPDATE re-reads the row after the lock and
+    skips it once it is CONFIRMED."""
+    cutoff = utc_text(utc_now() - timedelta(seconds=lifetime_seconds))
+    return conn.execute(_EXPIRE, {"cutoff": cutoff}).rowcount
 
 
 def refund(conn: Connection, device_id: int, fields: RefundFields) -> RefundAnswer:

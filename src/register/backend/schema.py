@@ -123,6 +123,7 @@ purchases = Table(
     Column("created_at", STAMP, nullable=False),
     UniqueConstraint("fiscal_fn", "fiscal_fd", name="uq_purchases_fiscal"),
     Index("ix_purchases_member_occurred", "member_id", "occurred_at"),
+    Index("ix_purchases_status_created", "status", "created_at"),  # migration 2: the expiry sweep
 )
 
 purchase_lines = Table(
@@ -184,6 +185,8 @@ messages = Table(
     Column("created_at", STAMP, nullable=False),
     Column("claimed_at", STAMP),
     Column("sent_at", STAMP),
+    Column("attempts", Integer, nullable=False, default=0),  # migration 2: e-mail retries
+    Column("next_attempt_at", STAMP),  # migration 2: when a "retrying" e-mail is due
     UniqueConstraint("purchase_id", "offer_id", name="uq_messages_purchase_offer"),
 )
 

@@ -1,9 +1,16 @@
 """The message sender: a thread that delivers queued messages after the request that queued them commits.
 
 E-mail goes over SMTP; SMS and push go into the ``outbox`` table (the lab shows it as the customer's
-phone). A message is claimed before it is sent (``queued`` -> ``sending`` by a conditional UPDATE), so
-several senders (threads or backend processes on one PostgreSQL) never send it twice; a crash between
-claim and outcome leaves it ``sending``, which start-up marks failed rather than risk a second copy.
+phone). A message is claimed before it is sent (``queued`` or ``retrying`` -> ``sending`` by a
+conditional UPDATE), so several senders (threads or backend processes on one PostgreSQL) never send it
+twice; a crash between claim and outcome leaves it ``sending``, which start-up marks failed rather than
+risk a second copy.
+
+An e-mail the SMTP server could not take for now (unreachable, disconnected, a 4xx answer) becomes
+``retrying`` with its next attempt due after a backoff (``smtp_retry_seconds``, doubled each time, at
+most ``smtp_retry_max_seconds``); after ``smtp_max_attempts`` attempts it is ``failed`` with the last
+reason. A permanent refusal (5xx) fails it at once. Like the OFD's mailer, that is the difference between
+a receipt delayed and a receipt lost when the mail server restarts.
 """
 
 from __future__ import annotations
@@ -12,17 +19,18 @@ import logging
 import smtplib
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import partial
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend.database import Database
 from register.backend.schema import messages, outbox
 from register.backend.settings import BackendSettings
-from register.backend.timeutil import utc_now_text, utc_text_after
+from register.backend.timeutil import utc_now, utc_now_text, utc_text, utc_text_after
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +40,20 @@ STALE_CLAIM_SECONDS = 300
 SENDER_NAME = "Программа лояльности"
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every round.
-_QUEUED = (
+_DUE = (
     select(messages)
-    .where(messages.c.status == "queued")
+    .where(
+        or_(
+            messages.c.status == "queued",
+            and_(messages.c.status == "retrying", messages.c.next_attempt_at <= bindparam("now")),
+        )
+    )
     .order_by(messages.c.created_at, messages.c.id)
     .limit(BATCH)
 )
 _CLAIM = (
     update(messages)
-    .where(messages.c.id == bindparam("message_id"), messages.c.status == "queued")
+    .where(messages.c.id == bindparam("message_id"), messages.c.status == bindparam("expected"))
     .values(status="sending")
 )
 _SET_STATUS = update(messages).where(
@@ -50,7 +63,20 @@ _INSERT_OUTBOX = insert(outbox)
 
 
 class SendFailure(Exception):
-    """Why a message could not be delivered (stored as the message's error)."""
+    """Why a message could not be delivered (stored as the message's error).
+
+    ``permanent``: a retry would be refused the same way (5xx, no SMTP configured). ``unreachable``: the
+    server could not be talked to at all, so the rest of the batch would fare no better now."""
+
+    def __init__(self, reason: str, *, permanent: bool, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.unreachable = unreachable
+
+
+def retry_delay(settings: BackendSettings, attempts: int) -> float:
+    """Seconds before the next attempt of an e-mail that has failed ``attempts`` times for now."""
+    return min(settings.smtp_retry_seconds * 2 ** max(0, attempts - 1), settings.smtp_retry_max_seconds)
 
 
 class MessageSender:
@@ -85,7 +111,7 @@ class MessageSender:
         handled = 0
         while not self._stop.is_set():
             with self._db.read() as conn:
-                batch = conn.execute(_QUEUED).mappings().all()
+                batch = conn.execute(_DUE, {"now": utc_now_text()}).mappings().all()
             if not batch:
                 return handled
             handled += self._deliver_outbox([m for m in batch if m["channel"] != "email"])
@@ -110,7 +136,9 @@ class MessageSender:
         handled = 0
         with self._db.write() as conn:
             for message in batch:
-                if not _set_status(conn, message["id"], "queued", "sent", None):
+                if not _set_status(
+                    conn, message["id"], message["status"], "sent", None, message["attempts"] + 1
+                ):
                     continue
                 conn.execute(
                     _INSERT_OUTBOX,
@@ -130,19 +158,43 @@ class MessageSender:
         claimed = self._claim(batch)
         if not claimed:
             return 0
-        outcomes: list[tuple[str, str, str | None]] = []
+        outcomes: list[tuple[RowMapping, SendFailure | None]] = []
+        unreachable: SendFailure | None = None
         with _SmtpSession(self._settings) as session:
             for message in claimed:
+                if unreachable is not None:  # no use knocking again in this round: same outcome
+                    outcomes.append((message, unreachable))
+                    continue
                 try:
                     session.send(partial(self._email, message))
                 except SendFailure as failure:
-                    outcomes.append((message["id"], "failed", str(failure)))
+                    outcomes.append((message, failure))
+                    if failure.unreachable:
+                        unreachable = failure
                 else:
-                    outcomes.append((message["id"], "sent", None))
+                    outcomes.append((message, None))
         with self._db.write() as conn:
-            for message_id, status, error in outcomes:
-                _set_status(conn, message_id, "sending", status, error)
+            for message, failure in outcomes:
+                self._store_outcome(conn, message, failure)
         return len(claimed)
+
+    def _store_outcome(self, conn: Connection, message: RowMapping, failure: SendFailure | None) -> None:
+        attempts = message["attempts"] + 1
+        if failure is None:
+            _set_status(conn, message["id"], "sending", "sent", None, attempts)
+            return
+        settings = self._settings
+        if failure.permanent or attempts >= settings.smtp_max_attempts:
+            error = (
+                str(failure)
+                if failure.permanent
+                else f"{failure} (попыток: {attempts}, больше не повторяется)"
+            )
+            _set_status(conn, message["id"], "sending", "failed", error, attempts)
+            return
+        due = utc_text(utc_now() + timedelta(seconds=retry_delay(settings, attempts)))
+        _set_status(conn, message["id"], "sending", "retrying", str(failure), attempts, next_attempt_at=due)
+        log.info("e-mail %s: attempt %d failed (%s), next at %s", message["id"], attempts, failure, due)
 
     def _claim(self, batch: list[RowMapping]) -> list[RowMapping]:
         """The messages of ``batch`` this sender claimed (``queued`` -> ``sending``); others are taken."""
@@ -153,7 +205,11 @@ class MessageSender:
             return [
                 message
                 for message in batch
-                if conn.execute(_CLAIM, {"message_id": message["id"], "claimed_at": claimed_at}).rowcount == 1
+                if conn.execute(
+                    _CLAIM,
+                    {"message_id": message["id"], "expected": message["status"], "claimed_at": claimed_at},
+                ).rowcount
+                == 1
             ]
 
     def _email(self, message: RowMapping) -> EmailMessage:
@@ -199,7 +255,9 @@ class _SmtpSession:
         """Connect if need be, then build the e-mail and send it (nothing is built that cannot go)."""
         settings = self._settings
         if not settings.smtp_host:
-            raise SendFailure("SMTP не настроен")
+            raise SendFailure("SMTP не настроен", permanent=True)
+        connecting = self._smtp is None
+        where = f"SMTP {settings.smtp_host}:{settings.smtp_port}"
         try:
             if self._smtp is None:
                 self._smtp = smtplib.SMTP(
@@ -207,13 +265,34 @@ class _SmtpSession:
                 )
             self._smtp.send_message(build())
         except smtplib.SMTPRecipientsRefused as exc:  # the connection stays usable
-            raise SendFailure(f"SMTP отказал получателю: {_smtp_reason(exc.recipients)}") from None
-        except smtplib.SMTPException as exc:
+            codes = [code for code, _reply in exc.recipients.values()]
+            raise SendFailure(
+                f"SMTP отказал получателю: {_smtp_reason(exc.recipients)}",
+                permanent=all(code >= 500 for code in codes),
+            ) from None
+        except smtplib.SMTPResponseException as exc:  # sender, data, helo, connect: a coded answer
             self._close()
-            raise SendFailure(f"SMTP отказал: {exc}") from None
+            reply = (
+                exc.smtp_error.decode(errors="replace")
+                if isinstance(exc.smtp_error, bytes)
+                else exc.smtp_error
+            )
+            raise SendFailure(
+                f"SMTP отказал: {exc.smtp_code} {reply}",
+                permanent=exc.smtp_code >= 500,
+                unreachable=connecting and isinstance(exc, smtplib.SMTPConnectError),
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            self._close()
+            raise SendFailure(f"SMTP не поддерживает нужное: {exc}", permanent=True) from None
+        except smtplib.SMTPException as exc:  # disconnected, or an answer the client could not read
+            self._close()
+            raise SendFailure(
+                f"{where}: соединение прервано: {exc}", permanent=False, unreachable=connecting
+            ) from None
         except OSError as exc:
             self._close()
-            raise SendFailure(f"SMTP {settings.smtp_host}:{settings.smtp_port} недоступен: {exc}") from None
+            raise SendFailure(f"{where} недоступен: {exc}", permanent=False, unreachable=True) from None
 
     def _close(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -225,7 +304,16 @@ class _SmtpSession:
             smtp.close()
 
 
-def _set_status(conn: Connection, message_id: str, expected: str, status: str, error: str | None) -> bool:
+def _set_status(
+    conn: Connection,
+    message_id: str,
+    expected: str,
+    status: str,
+    error: str | None,
+    attempts: int,
+    *,
+    next_attempt_at: str | None = None,
+) -> bool:
     result = conn.execute(
         _SET_STATUS,
         {
@@ -234,6 +322,8 @@ def _set_status(conn: Connection, message_id: str, expected: str, status: str, e
             "status": status,
             "error": error,
             "sent_at": utc_now_text() if status == "sent" else None,
+            "attempts": attempts,
+            "next_attempt_at": next_attempt_at,
         },
     )
     return result.rowcount == 1

@@ -48,7 +48,14 @@ class BackendSettings:
     smtp_sender: str = "noreply@loyalty.lab"
     """From address of the e-mails the backend sends."""
     smtp_timeout: float = 5.0
-    """Seconds to wait for the SMTP server before the message is marked failed."""
+    """Seconds to wait for the SMTP server before the attempt counts as failed."""
+    smtp_max_attempts: int = 5
+    """Attempts an e-mail gets when the SMTP server is unreachable or answers 4xx (a temporary refusal);
+    after the last one it is marked failed with the reason. A 5xx refusal fails it at once."""
+    smtp_retry_seconds: float = 2.0
+    """Wait before the second attempt of an e-mail; doubled for each further one (2, 4, 8, 16 s)."""
+    smtp_retry_max_seconds: float = 300.0
+    """Longest wait between two attempts of an e-mail, however many came before."""
     delivery_mode_default: DeliveryMode = DeliveryMode.LOYALTY
     """Delivery mode of a new database (staff change it later with PUT /crm/v1/settings)."""
     shop_name_default: str = "Магазин №1"
@@ -58,7 +65,14 @@ class BackendSettings:
     token_ttl_seconds: int = 12 * 3600
     """Lifetime of member and staff bearer tokens."""
     sender_poll_seconds: float = 1.0
-    """How often the message sender looks for queued messages it was not woken for (other processes)."""
+    """How often the message sender looks for queued messages it was not woken for (other processes) and
+    for e-mails whose next attempt is due."""
+    calculation_lifetime_seconds: float = 15 * 60
+    """How long a calculated purchase waits for its confirm or cancel. An older one is expired (status
+    EXPIRED): what it blocked is released, and its confirm is refused with PURCHASE_EXPIRED. A register
+    whose calculate timed out may never cancel, so without this a purchase would stay CALCULATED forever."""
+    expiry_sweep_seconds: float = 30.0
+    """How often calculated purchases past their lifetime are expired."""
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -69,6 +83,14 @@ class BackendSettings:
             raise SettingsError(f"smtp_port must be 1..65535, got {self.smtp_port}")
         if self.seed not in (None, "lab"):
             raise SettingsError(f"unknown seed {self.seed!r}: the only seed is 'lab'")
+        if self.smtp_max_attempts < 1:
+            raise SettingsError(f"smtp_max_attempts must be at least 1, got {self.smtp_max_attempts}")
+        for name in ("smtp_retry_seconds", "smtp_retry_max_seconds", "calculation_lifetime_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("sender_poll_seconds", "expiry_sweep_seconds"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
         if self.token_ttl_seconds <= 0:
             raise SettingsError(f"token_ttl_seconds must be positive, got {self.token_ttl_seconds}")
         object.__setattr__(self, "delivery_mode_default", DeliveryMode(self.delivery_mode_default))

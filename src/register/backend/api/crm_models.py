@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from register.backend.api.pos_models import MESSAGE_STATUS_DOC
 from register.backend.api.wire import (
     NO_CONTROL_CHARS,
     DeliveryModeName,
@@ -51,12 +52,17 @@ class MessageView(Wire):
     id: str
     member_id: str | None
     purchase_id: str
-    offer_id: str
+    offer_id: str | None = Field(description="The offer that made it; null for the built-in e-receipt.")
+    kind: Literal["offer", "receipt"] = Field(
+        description="offer: a staff offer; receipt: the built-in e-receipt message (no active offer of the "
+        "notifier's channel carried the receipt of a member who refused paper)."
+    )
     channel: ChannelName
     recipient: str | None
-    status: Literal["queued", "sent", "failed"]
+    status: Literal["queued", "retrying", "sent", "failed"] = Field(description=MESSAGE_STATUS_DOC)
+    attempts: int = Field(description="Delivery attempts made so far.")
     link: str | None
-    error: str | None
+    error: str | None = Field(description="Why it failed; for a retrying e-mail, the last attempt's error.")
     created_at: str
     sent_at: str | None
 

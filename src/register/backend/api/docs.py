@@ -11,7 +11,8 @@ _WHAT = {
     401: "UNAUTHORIZED: missing or wrong credentials.",
     403: "FORBIDDEN (wrong kind of token) or CARD_BLOCKED.",
     404: "MEMBER_NOT_FOUND, PURCHASE_NOT_FOUND or OFFER_NOT_FOUND.",
-    409: "DUPLICATE_CONFLICT (requestId reused with another body) or WRONG_STATE.",
+    409: "DUPLICATE_CONFLICT (requestId reused with another body), WRONG_STATE, or PURCHASE_EXPIRED (the "
+    "calculation outlived its lifetime and was released: upload the receipt with offline-batch).",
 }
 
 

@@ -139,7 +139,9 @@ class CancelRequest(Wire):
 
 class CancelAnswer(Wire):
     purchase_id: str
-    status: Literal["CANCELLED"]
+    status: Literal["CANCELLED", "EXPIRED"] = Field(
+        description="EXPIRED: the purchase had outlived its calculation lifetime and was released already."
+    )
 
 
 class RefundFields(Wire):
@@ -178,15 +180,52 @@ class ChequeLinkRequest(Wire):
     qr: Text512
 
 
+MessageStatus = Literal["queued", "retrying", "sent", "failed"]
+MESSAGE_STATUS_DOC = (
+    "queued: waiting for the sender; retrying: the SMTP server was unreachable or refused for now (4xx), "
+    "tried again with backoff; sent; failed: for good (no contact, a 5xx refusal, or the last retry), "
+    "the reason is in /crm/v1/messages."
+)
+
+
 class MessageBrief(Wire):
     id: str
     channel: Literal["email", "sms", "push"]
-    status: Literal["queued", "sent", "failed"]
+    status: MessageStatus = Field(description=MESSAGE_STATUS_DOC)
+    kind: Literal["offer", "receipt"] = Field(
+        description="offer: a staff offer fired by the purchase; receipt: the built-in e-receipt message, "
+        "sent when no active offer of the notifier's channel carries the receipt."
+    )
+    carries_receipt: bool = Field(
+        description="True when this message delivers the e-receipt: it goes on the notifier's channel to "
+        "the notifier fixed at calculate (the contact in tag 1008)."
+    )
+
+
+class ReceiptDelivery(Wire):
+    """Whether the backend sends this receipt electronically, and how far it got."""
+
+    owed: bool = Field(
+        description="True when the backend is to send this receipt: mode LOYALTY and a member who refused "
+        "paper with a notifier, as fixed at calculate. False: the backend sends no e-receipt for it (mode "
+        "OFD, no member, paper not refused, no contact); offers may still go out."
+    )
+    status: Literal["none", "queued", "retrying", "sent", "failed"] = Field(
+        description="The furthest of the messages that carry the receipt (sent, then queued, retrying, "
+        "failed); none: no message carries it, nothing will be sent."
+    )
+    channel: Literal["email", "sms"] | None = Field(description="The notifier's channel, null if none.")
+    recipient: str | None = Field(description="The notifier (tag 1008), null if none.")
+    message_ids: list[str] = Field(description="The messages that carry the receipt.")
 
 
 class ChequeLinkAnswer(Wire):
     stored: bool
-    messages: list[MessageBrief]
+    messages: list[MessageBrief] = Field(description="Every message of the purchase (or refund).")
+    e_receipt: ReceiptDelivery = Field(
+        description="The e-receipt: owed or not, and the status of the messages carrying it. Paper may stay "
+        "suppressed only while status is queued, retrying or sent (54-FZ: the receipt must be sent)."
+    )
 
 
 class OfflinePurchase(ChequeFields):
@@ -230,6 +269,7 @@ class OfflinePurchaseAnswer(Wire):
     points_earned: int
     electronic_cheque: ElectronicCheque | None
     messages: list[MessageBrief]
+    e_receipt: ReceiptDelivery = Field(description="As in cheque-link.")
 
 
 class OfflineResult(Wire):

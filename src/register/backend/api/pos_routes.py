@@ -110,12 +110,15 @@ def calculate_cheque(request: CalculateRequest, backend: BackendDep, device: Dev
     "/confirm",
     response_model=ConfirmAnswer,
     responses=refusals(400, 401, 404, 409),
-    summary="Phase 2: the fiscal document is made; accrue points",
+    summary="Phase 2: the fiscal document is made; accrue points (PURCHASE_EXPIRED after the lifetime)",
 )
 def confirm_purchase(request: ConfirmRequest, backend: BackendDep, device: DeviceDep) -> Any:
-    return _once(
-        backend, device, "confirm", request, lambda conn: confirm(conn, request.purchase_id, request.fiscal)
-    )
+    lifetime = backend.settings.calculation_lifetime_seconds
+
+    def work(conn: Connection) -> ConfirmAnswer:
+        return confirm(conn, request.purchase_id, request.fiscal, lifetime_seconds=lifetime)
+
+    return _once(backend, device, "confirm", request, work)
 
 
 @router.post(
@@ -142,12 +145,20 @@ def refund_purchase(request: RefundRequest, backend: BackendDep, device: DeviceD
     "/cheque-link",
     response_model=ChequeLinkAnswer,
     responses=refusals(400, 401, 404, 409),
-    summary="Store the receipt link; in mode LOYALTY send the offers (once per purchase)",
+    summary="Store the receipt link; in mode LOYALTY send the offers and the owed e-receipt, once",
 )
 def cheque_link(request: ChequeLinkRequest, backend: BackendDep, device: DeviceDep) -> Any:
+    """In mode LOYALTY the first link fires the active offers. When the member refused paper and had a
+    notifier at calculate, the receipt is owed: if no offer message goes to the notifier on its channel,
+    the built-in e-receipt message does. ``eReceipt`` says whether a message carries the receipt and how
+    far it got; ``messages`` lists every message, each marked ``carriesReceipt``."""
+    lifetime = backend.settings.calculation_lifetime_seconds
+
     def work(conn: Connection) -> ChequeLinkAnswer:
-        messages = store_link(conn, request.purchase_id, request.fiscal, request.url, request.qr)
-        return ChequeLinkAnswer(stored=True, messages=messages)
+        found = store_link(
+            conn, request.purchase_id, request.fiscal, request.url, request.qr, lifetime_seconds=lifetime
+        )
+        return ChequeLinkAnswer(stored=True, messages=found.messages, e_receipt=found.e_receipt)
 
     return _once(backend, device, "cheque-link", request, work)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, text
 
 from register.backend.database import Database
-from register.backend.migrations import v0001_initial
+from register.backend.migrations import v0001_initial, v0002_receipts_retries_expiry
 from register.backend.schema import schema_version
 from register.backend.timeutil import utc_now_text
 
@@ -30,7 +30,10 @@ class Migration:
     upgrade: Callable[[Connection], None]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, v0001_initial.DESCRIPTION, v0001_initial.upgrade),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, v0001_initial.DESCRIPTION, v0001_initial.upgrade),
+    Migration(2, v0002_receipts_retries_expiry.DESCRIPTION, v0002_receipts_retries_expiry.upgrade),
+)
 HEAD = MIGRATIONS[-1].version
 
 

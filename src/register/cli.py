@@ -394,6 +394,32 @@ def printer_status(printer: str) -> None:
 # --- the lab, remote parties and sales --------------------------------------------------------------
 
 
+def _link_template(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--link-template`: a template name of ffd-receipt.md §10 or a URL template, checked at parse time."""
+    from register.fiscal.ofd_links import LinkTemplateError, resolve_template, template_fields
+
+    try:
+        fields = template_fields(resolve_template(value))
+    except LinkTemplateError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+    if "qr" not in fields and not {"fn", "fd", "fp"} <= fields:
+        raise click.BadParameter(
+            f"{value!r} does not name the document: it needs {{fn}}, {{fd}} and {{fp}}, or {{qr}}",
+            param=param,
+        )
+    return value
+
+
+LINK_TEMPLATE = click.option(
+    "--link-template",
+    default="lab",
+    show_default=True,
+    callback=_link_template,
+    help="Receipt link: a template name (lab, check.ofd.ru-short, taxcom, kontur, platformaofd, 1-ofd, …) "
+    "or a template with {fn} {fd} {fp} ({inn} {rnm} {qr} {http}).",
+)
+
+
 @main.command("lab")
 @click.option(
     "--data",
@@ -402,12 +428,21 @@ def printer_status(printer: str) -> None:
     help="Directory for everything the lab keeps (receipts, FN state, databases, mail, config).",
 )
 @click.option("--printer-profile", default=None, help="Profile of the emulated printer (default TM-T20III).")
-def lab(data: Path, printer_profile: str | None) -> None:
-    """Start every emulator, the loyalty backend, the OFD and an SMTP sink; print `config: <path>`."""
+@LINK_TEMPLATE
+def lab(data: Path, printer_profile: str | None, link_template: str) -> None:
+    """Start every emulator, the loyalty backend, the OFD and an SMTP sink; print `config: <path>`.
+
+    The OFD serves receipt pages at links of `--link-template`, and the config it writes has the
+    register build its links by the same template."""
     from register.lab.launcher import serve_lab
     from register.profiles import DEFAULT_PRINTER
 
-    serve_lab(data, echo=lambda line: click.echo(line), printer_profile=printer_profile or DEFAULT_PRINTER)
+    serve_lab(
+        data,
+        echo=lambda line: click.echo(line),
+        printer_profile=printer_profile or DEFAULT_PRINTER,
+        link_template=link_template,
+    )
 
 
 @main.group("loyalty")
@@ -440,12 +475,16 @@ def ofd_group() -> None:
 @click.option("--tcp", type=HostPortParam(), default="127.0.0.1:0", show_default=True, help="For registers.")
 @click.option("--http", type=HostPortParam(), default="127.0.0.1:0", show_default=True, help="Receipt pages.")
 @click.option("--smtp", type=HostPortParam(), help="SMTP server for e-receipts (mode OFD).")
-def ofd_serve(data: Path, tcp: str, http: str, smtp: str | None) -> None:
-    """Serve the OFD emulator; prints `ofd: tcp HOST:PORT http http://HOST:PORT`."""
+@LINK_TEMPLATE
+def ofd_serve(data: Path, tcp: str, http: str, smtp: str | None, link_template: str) -> None:
+    """Serve the OFD emulator; prints `ofd: tcp HOST:PORT http http://HOST:PORT`.
+
+    Receipt pages are served at the path and query of `--link-template`'s links; a document not
+    received gets "receipt not found"."""
     from register.lab.ofd_server import serve_ofd
 
     try:
-        serve_ofd(data, tcp, http, smtp)
+        serve_ofd(data, tcp, http, smtp, link_template=link_template)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -4,6 +4,11 @@ FN and printer emulators on ptys, the loyalty backend on loopback with SQLite, t
 HTTP), an SMTP sink. Everything lives under DIR where a person can look: DIR/printer/NNNN.txt and .png,
 DIR/fn (the FN's memory), DIR/loyalty.sqlite3, DIR/ofd, DIR/mail/NNNN.eml, and DIR/register.toml, the
 ready config the register is started with.
+
+The receipt-link template (a name of ffd-receipt.md §10 or a template with {fn} {fd} {fp} …) is given to
+the OFD emulator and written into register.toml alike, so the links the register builds are the ones the
+emulator serves (a real OFD's host in a named template stands for the emulator's: it serves the path and
+query of the link).
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
+from register.backend.cheque_links import owes_receipt
 from register.backend.database import Database
 from register.backend.schema import cheque_links, purchases
 from register.backend.server import BackendServer
-from register.backend.settings import BackendSettings, DeliveryMode
+from register.backend.settings import BackendSettings
 from register.config import LoyaltySettings, OfdSettings, RegisterConfig
+from register.fiscal.ofd_links import resolve_template
 from register.lab.fn_server import FnServer
 from register.lab.ofd_server import OfdServer
 from register.lab.ofd_store import DocumentKey
@@ -44,11 +51,18 @@ class Lab:
     """The lab's parties, started together and stopped in reverse order."""
 
     def __init__(
-        self, data_dir: Path, *, printer_profile: str = DEFAULT_PRINTER, drift_check: bool = True
+        self,
+        data_dir: Path,
+        *,
+        printer_profile: str = DEFAULT_PRINTER,
+        drift_check: bool = True,
+        link_template: str = "lab",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.printer_profile = printer_profile
         self.drift_check = drift_check
+        resolve_template(link_template)  # a bad template is the caller's error, before anything starts
+        self.link_template = link_template
         self._stack = ExitStack()
         self.fn: FnServer | None = None
         self.printer: PrinterServer | None = None
@@ -77,22 +91,19 @@ class Lab:
             loyalty_url = self.backend.start()
             self._stack.callback(self.backend.stop)
 
-            # The OFD sends an e-receipt for a document with 1008 unless the loyalty backend took it: a link
-            # stored for that document by a purchase in mode LOYALTY (whose offer messages the member).
+            # The OFD sends an e-receipt for a document with 1008 unless the loyalty backend sends it.
             shop_db = Database(settings.db_url)
             self._stack.callback(shop_db.dispose)
 
-            def ofd_sends(key: DocumentKey) -> bool:
-                query = (
-                    select(purchases.c.delivery_mode)
-                    .select_from(cheque_links.join(purchases, cheque_links.c.purchase_id == purchases.c.id))
-                    .where(cheque_links.c.fiscal_fn == key.fn, cheque_links.c.fiscal_fd == key.fd)
-                )
-                with shop_db.read() as conn:
-                    modes = set(conn.execute(query).scalars())
-                return DeliveryMode.LOYALTY.value not in modes
+            def ofd_sends(key: DocumentKey, contact: str) -> bool:
+                return not backend_sends_receipt(shop_db, key, contact)
 
-            self.ofd = OfdServer(data / "ofd", smtp=(smtp_host, smtp_port), mode_sends=ofd_sends)
+            self.ofd = OfdServer(
+                data / "ofd",
+                smtp=(smtp_host, smtp_port),
+                mode_sends=ofd_sends,
+                link_template=self.link_template,
+            )
             ofd = self.ofd.start()
             self._stack.callback(self.ofd.stop)
 
@@ -113,7 +124,9 @@ class Lab:
             journal=data / "journal.sqlite3",
             loyalty=LoyaltySettings(url=loyalty_url),
             ofd=OfdSettings(
-                uri=ofd.client_uri, link_template="lab", lab_http=ofd.http.removeprefix("http://")
+                uri=ofd.client_uri,
+                link_template=self.link_template,
+                lab_http=ofd.http.removeprefix("http://"),
             ),
         )
         config_path = data / "register.toml"
@@ -139,9 +152,66 @@ class Lab:
         self.stop()
 
 
-def serve_lab(data_dir: Path, *, echo: Callable[[str], None], printer_profile: str = DEFAULT_PRINTER) -> None:
+def backend_sends_receipt(db: Database, key: DocumentKey, contact: str) -> bool:
+    """Whether the loyalty backend sends the e-receipt of the fiscal document ``key`` to ``contact``
+    (its tag 1008), so that the OFD must not send a second one.
+
+    The backend sends it when the purchase (or refund) owes it and has its link: the delivery fixed
+    when it was calculated says mode LOYALTY and a member who refused paper with a notifier
+    (cheque_links.owes_receipt: the backend then sends the receipt through an offer or its built-in
+    message), 1008 is that notifier, and the register's cheque-link was taken. The record is found by
+    its fiscal document as recorded at confirm (a refund's at refund), or by the fiscal document of a
+    link stored for it (a link may come before the confirm).
+
+    The OFD sends when the backend knows nothing of the receipt (no member, loyalty offline), when the
+    delivery fixed at calculate is not the backend's (mode OFD, a contact given at the till), and when
+    the backend holds no link for it: the register drains the FN's queue only after the links it owes
+    the backend are delivered, so a missing link was refused and the backend will send nothing.
+    """
+    by_document = and_(
+        purchases.c.fiscal_fn == key.fn, purchases.c.fiscal_fd == key.fd, purchases.c.fiscal_fp == key.fp
+    )
+    by_link = and_(
+        cheque_links.c.fiscal_fn == key.fn,
+        cheque_links.c.fiscal_fd == key.fd,
+        cheque_links.c.fiscal_fp == key.fp,
+    )
+    query = (
+        select(
+            purchases.c.delivery_mode,
+            purchases.c.member_id,
+            purchases.c.paper_refused,
+            purchases.c.notifier_kind,
+            purchases.c.notifier_value,
+        )
+        .select_from(purchases.join(cheque_links, cheque_links.c.purchase_id == purchases.c.id))
+        .where(or_(by_document, by_link))
+    )
+    with db.read() as conn:
+        records = conn.execute(query).mappings().all()
+    return any(
+        owes_receipt(record) and _same_contact(record["notifier_value"], contact) for record in records
+    )
+
+
+def _same_contact(notifier: str | None, contact: str) -> bool:
+    if notifier is None:
+        return False
+    if "@" in notifier:
+        return notifier.strip().casefold() == contact.strip().casefold()
+    digits = "".join(ch for ch in contact if ch.isdigit())
+    return "".join(ch for ch in notifier if ch.isdigit()) == digits
+
+
+def serve_lab(
+    data_dir: Path,
+    *,
+    echo: Callable[[str], None],
+    printer_profile: str = DEFAULT_PRINTER,
+    link_template: str = "lab",
+) -> None:
     """Start the lab, print its addresses and one line ``config: <path>``, serve until SIGTERM/SIGINT."""
-    lab = Lab(data_dir, printer_profile=printer_profile)
+    lab = Lab(data_dir, printer_profile=printer_profile, link_template=link_template)
 
     def start() -> str:
         a = lab.start()

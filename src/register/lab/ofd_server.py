@@ -8,7 +8,8 @@
   the link template), 404 "Чек не найден / receipt not found" for a document not received or a fiscal
   sign that does not match; ``/`` lists the latest documents.
 - "OFD sends" mode: a received document carrying a buyer contact (1008) is e-mailed over SMTP or
-  appended to the SMS outbox, once per document (``ofd_mailer``).
+  appended to the SMS outbox, once per document (``ofd_mailer``). ``mode_sends`` decides per document
+  (``mode_sends(key, contact)``): the lab asks the loyalty backend whether it sends that receipt itself.
 
 ``register ofd serve`` runs ``serve_ofd``, which prints ``ofd: tcp HOST:PORT http http://HOST:PORT``.
 """
@@ -95,7 +96,7 @@ class OfdServer:
         http: str = "127.0.0.1:0",
         key: bytes = DEFAULT_KEY,
         link_template: str = LAB_TEMPLATE,
-        mode_sends: bool | Callable[[DocumentKey], bool] = True,
+        mode_sends: bool | Callable[[DocumentKey, str], bool] = True,
         smtp: tuple[str, int] | None = None,
         sms_outbox: Path | None = None,
         clock: Callable[[], datetime] = datetime.now,
@@ -215,8 +216,9 @@ class OfdServer:
             raise OfdRequestError(str(exc)) from None
         now = self._clock()
         key = DocumentKey(message.fn_number, message.fd, view.fp)
-        sends = self.mode_sends(key) if callable(self.mode_sends) else self.mode_sends
-        notice = plan_notice(key, view.buyer_contact) if sends else None
+        notice = plan_notice(key, view.buyer_contact)
+        if notice is not None and view.buyer_contact is not None and not self._sends(key, view.buyer_contact):
+            notice = None
         received = self.store.receive(
             key, view.form, message.document, make_ofd_receipt(self.key, request, now), now, notice
         )
@@ -226,6 +228,12 @@ class OfdServer:
             "OFD: FN %s FD %d %s", key.fn, key.fd, "stored" if received.new else "resent, answered again"
         )
         return received.answer
+
+    def _sends(self, key: DocumentKey, contact: str) -> bool:
+        """Whether the OFD sends the e-receipt of a document with buyer contact ``contact``."""
+        if callable(self.mode_sends):
+            return self.mode_sends(key, contact)
+        return self.mode_sends
 
     # --- links and pages --------------------------------------------------------------------------
 

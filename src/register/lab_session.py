@@ -1,9 +1,10 @@
 """`register` with no arguments: the register on the embedded lab.
 
-Until the TUI exists this runs what exists, headless: the whole lab (FN and printer emulators on ptys, the
-loyalty backend, the OFD, an SMTP sink) under the data directory, and three sales through the real drivers
-that show the delivery decision: a member who refused paper (not printed: e-receipt by e-mail), a member
-who kept paper, and a buyer without a card. It prints what each party did and where to look.
+In a terminal, the cashier's TUI on the whole lab (FN and printer emulators on ptys, the loyalty backend,
+the OFD, an SMTP sink) under the data directory. Headless (`register demo`, or no terminal): three sales
+through the real drivers that show the delivery decision: a member who refused paper (not printed:
+e-receipt by e-mail), a member who kept paper, and a buyer without a card. It prints what each party did
+and where to look.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def _show(echo: Callable[[str], None], title: str, outcome: SaleOutcome) -> None
     echo(f"   link: {outcome.link}")
     for message in outcome.cashier_messages:
         echo(f"   cashier: {message}")
+
+
+def run_lab_tui(data: Path | None = None) -> None:
+    """The cashier's TUI on the embedded lab; the lab stops when the TUI exits."""
+    from register.tui.app import make_app
+
+    data = data or data_dir() / "lab"
+    with Lab(data) as addresses:
+        make_app(addresses.config).run()
+    print(f"lab data (receipts, mail, journal): {data}")
 
 
 def run_lab_demo(echo: Callable[[str], None], data: Path | None = None) -> None:

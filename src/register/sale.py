@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from register.config import RegisterConfig
@@ -38,6 +40,8 @@ from register.printing.printer_errors import PrinterDriverError
 
 MESSAGE_ON_ITS_WAY = frozenset({"queued", "retrying", "sent"})
 """Statuses of a loyalty message that mean the e-receipt is being, or has been, sent."""
+OFD_QUEUE_WARNING = 50
+"""FN documents waiting for the OFD from which the status bar warns (the drain is not keeping up)."""
 CRASH_ENV = "REGISTER_CRASH_AFTER"
 """Fault injection for recovery tests: the process kills itself (SIGKILL) right after this point."""
 CRASH_POINTS = (
@@ -84,6 +88,30 @@ class SaleEvent:
 
     sale_id: str
     step: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class DeviceState(StrEnum):
+    READY = "ready"
+    WARNING = "warning"
+    """Works, but the cashier should act soon (paper near end, OFD queue growing, loyalty offline)."""
+    ERROR = "error"
+    """Cannot work now (paper out, cover open, FN error)."""
+    UNKNOWN = "unknown"
+    """Did not answer: never taken as ready."""
+    OFF = "off"
+    """Not configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """One device as the cashier's status bar shows it."""
+
+    device: str
+    """fn, printer or loyalty."""
+    state: DeviceState
+    summary: str
+    """One line for the cashier (Russian, with the English in parentheses where it helps)."""
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -158,11 +186,17 @@ class Register:
         self.journal = journal
         self._observer = observer
         self._clock = clock
+        self.loyalty_seen: str | None = None
+        """The loyalty backend as last seen: online, offline or blocked (None: not asked yet)."""
 
     @classmethod
     @contextmanager
     def open(
-        cls, config: RegisterConfig, *, observer: Callable[[SaleEvent], None] | None = None
+        cls,
+        config: RegisterConfig,
+        *,
+        observer: Callable[[SaleEvent], None] | None = None,
+        clock: Callable[[], datetime] = _now,
     ) -> Iterator[Register]:
         with ExitStack() as stack:
             fn = stack.enter_context(FnDriver.open(config.fn))
@@ -172,11 +206,86 @@ class Register:
                 loyalty = stack.enter_context(LoyaltyGateway.open(config.loyalty))
             journal = Journal(config.journal)
             stack.callback(journal.close)
-            yield cls(config, fn=fn, printer=printer, loyalty=loyalty, journal=journal, observer=observer)
+            yield cls(
+                config,
+                fn=fn,
+                printer=printer,
+                loyalty=loyalty,
+                journal=journal,
+                observer=observer,
+                clock=clock,
+            )
 
     def _emit(self, sale_id: str, step: str, **detail: Any) -> None:
         if self._observer is not None:
             self._observer(SaleEvent(sale_id, step, detail))
+
+    # --- what the cashier sees before and between sales ------------------------------------------
+
+    def member_info(self, identifier: Identifier) -> LoyaltyAnswer:
+        """The member behind a card or phone and their e-receipt choice, before the sale (balance)."""
+        if self.loyalty is None:
+            return LoyaltyAnswer.not_configured()
+        return self._seen(self.loyalty.about_member(str(uuid.uuid4()), identifier))
+
+    def _seen(self, answer: LoyaltyAnswer) -> LoyaltyAnswer:
+        if answer.status in ("online", "offline"):
+            self.loyalty_seen = answer.status
+        return answer
+
+    def loyalty_report(self) -> DeviceReport:
+        if self.loyalty is None:
+            return DeviceReport("loyalty", DeviceState.OFF, "лояльность не настроена")
+        owed = len(self.journal.pending_calls())
+        detail = {"seen": self.loyalty_seen, "owed": owed}
+        queue = f", к отправке {owed}" if owed else ""
+        if self.loyalty_seen == "offline":
+            summary = f"лояльность недоступна: чеки печатаются{queue}"
+            return DeviceReport("loyalty", DeviceState.WARNING, summary, detail)
+        if self.loyalty_seen is None:
+            return DeviceReport("loyalty", DeviceState.UNKNOWN, f"лояльность: ещё не отвечала{queue}", detail)
+        state = DeviceState.WARNING if owed else DeviceState.READY
+        return DeviceReport("loyalty", state, f"лояльность на связи{queue}", detail)
+
+    def fn_report(self) -> DeviceReport:
+        try:
+            status = self.fn.status()
+            shift = self.fn.shift_params() if status.shift_open else None
+            queued = self.fn.unconfirmed_count()
+        except FnDriverError as exc:
+            return DeviceReport("fn", DeviceState.UNKNOWN, f"ФН не отвечает ({exc})")
+        detail = {
+            "fn": status.fn_number,
+            "phase": int(status.phase),
+            "lastFd": status.last_fd,
+            "shift": shift.shift if shift else None,
+            "ofdQueue": queued,
+        }
+        if status.phase == Phase.READY:
+            return DeviceReport("fn", DeviceState.WARNING, "ФН не фискализирован", detail)
+        shift_text = f"смена {shift.shift}" if shift else "смена закрыта"
+        summary = f"ФН …{status.fn_number[-4:]}: {shift_text}, ФД {status.last_fd}, в ОФД {queued}"
+        state = DeviceState.WARNING if queued >= OFD_QUEUE_WARNING else DeviceState.READY
+        return DeviceReport("fn", state, summary, detail)
+
+    def printer_report(self) -> DeviceReport:
+        if self.printer is None:
+            return DeviceReport("printer", DeviceState.OFF, "принтер не настроен")
+        owed = len(self.pending_reprints())
+        try:
+            status = self.printer.status()
+        except (PrinterDriverError, OSError) as exc:
+            return DeviceReport("printer", DeviceState.UNKNOWN, f"принтер недоступен ({exc})")
+        ru, en = status.describe()
+        detail = {"state": status.state.value, "reprintsOwed": owed}
+        summary = f"принтер: {ru}" + (f", к допечатке {owed}" if owed else "")
+        if not status.printable:
+            known = status.state.value != "unknown"
+            return DeviceReport(
+                "printer", DeviceState.ERROR if known else DeviceState.UNKNOWN, f"{summary} ({en})", detail
+            )
+        warn = owed or status.state.value != "ready"
+        return DeviceReport("printer", DeviceState.WARNING if warn else DeviceState.READY, summary, detail)
 
     # --- the FN's day ---------------------------------------------------------------------------
 
@@ -301,7 +410,11 @@ class Register:
         if self.loyalty is None:
             return LoyaltyAnswer.not_configured()
         if request.operation in (Operation.SALE_RETURN, Operation.EXPENSE_RETURN):
-            return self.loyalty.about_member(request_id(sale_id, "balance"), request.identifier)
+            return self._seen(self.loyalty.about_member(request_id(sale_id, "balance"), request.identifier))
+        return self._seen(self._calculate(sale_id, request, when, total))
+
+    def _calculate(self, sale_id: str, request: SaleRequest, when: datetime, total: int) -> LoyaltyAnswer:
+        assert self.loyalty is not None
         return self.loyalty.calculate(
             request_id(sale_id, "calculate"),
             cheque_number=sale_id.replace("-", ""),
@@ -569,6 +682,7 @@ class Register:
                 result = self.loyalty.send(item.call, item.request_id, item.body)
             except ConnectionError as exc:
                 self.journal.call_failed(item.id, str(exc))
+                self.loyalty_seen = "offline"
                 break  # the backend is down: keep the order, try again later
             except ValueError as exc:  # refused by the backend: recorded, not retried
                 self.journal.call_failed(item.id, str(exc))
@@ -576,6 +690,7 @@ class Register:
                 self._add_problem(item.sale_id, f"the loyalty backend refused {item.call}: {exc}")
                 self._emit(item.sale_id, "loyalty-refused", call=item.call, error=str(exc))
                 continue
+            self.loyalty_seen = "online"
             if item.body.get("url"):
                 self.journal.note(item.sale_id, linkMessages=list(result.get("messages") or ()))
             self.journal.call_done(item.id)

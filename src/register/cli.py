@@ -58,12 +58,45 @@ TIMEOUT = click.option(
 def main(ctx: click.Context) -> None:
     """Cash-register simulator for Russian retail (54-FZ) with real FN and ESC/POS drivers.
 
-    Without a subcommand: run the register on the embedded lab.
+    Without a subcommand: the cashier's TUI on the embedded lab (without a terminal: `register demo`).
     """
     if ctx.invoked_subcommand is None:
-        from register.lab_session import run_lab_demo
+        from register.lab_session import run_lab_demo, run_lab_tui
 
-        run_lab_demo(click.echo)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            run_lab_tui()
+        else:
+            click.echo("no terminal: running the headless demo (register demo)", err=True)
+            run_lab_demo(click.echo)
+
+
+@main.command("demo")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Lab directory.")
+def demo(data: Path | None) -> None:
+    """Three sales on the embedded lab, headless, showing the delivery decision."""
+    from register.lab_session import run_lab_demo
+
+    run_lab_demo(click.echo, data)
+
+
+@main.command("tui")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Register config (devices by URI); without it: the embedded lab.",
+)
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Lab directory (no --config).")
+def tui(config_path: Path | None, data: Path | None) -> None:
+    """The cashier's TUI on configured devices (real or a running lab) or on the embedded lab."""
+    if config_path is None:
+        from register.lab_session import run_lab_tui
+
+        run_lab_tui(data)
+        return
+    from register.tui.app import make_app
+
+    make_app(_load_config(config_path)).run()
 
 
 # --- emulators -------------------------------------------------------------------------------------

@@ -211,3 +211,17 @@ def test_refund_by_fd_number_of_a_paper_sale_is_printed(lab: LabClient, register
     assert len(lab.printed()) == before + 1
     with pytest.raises(SaleError, match="is a refund"):
         register.refund_by(str(refund.stamp.fd))
+
+
+def test_member_agrees_at_the_till_to_their_own_contact_gets_one_email(
+    lab: LabClient, register: Register
+) -> None:
+    """Mode LOYALTY, a member who kept paper takes the e-receipt to their confirmed e-mail: the backend
+    sends it (with the link in the history), and the OFD does not send it a second time."""
+    gleb = "gleb@example.ru"  # 7000000000004's confirmed e-mail (lab seed)
+    outcome = sell(register, "7000000000004", BuyerAnswer(True, gleb))
+    assert not outcome.printed and outcome.decision.sender == "loyalty"
+    assert tag_1008(register, outcome) == gleb
+    mails = lab.mails_with(outcome.link or "?", expect=1)
+    assert [m["To"] for m in mails] == [gleb]
+    assert outcome.link in [link["url"] for item in lab.crm_history("7000000000004") for link in item["links"]]

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import and_, or_, select
 
-from register.backend.cheque_links import owes_receipt
 from register.backend.database import Database
-from register.backend.schema import cheque_links, purchases
+from register.backend.schema import cheque_links, messages, purchases
 from register.backend.server import BackendServer
 from register.backend.settings import BackendSettings
 from register.config import LoyaltySettings, OfdSettings, RegisterConfig
@@ -156,17 +155,16 @@ def backend_sends_receipt(db: Database, key: DocumentKey, contact: str) -> bool:
     """Whether the loyalty backend sends the e-receipt of the fiscal document ``key`` to ``contact``
     (its tag 1008), so that the OFD must not send a second one.
 
-    The backend sends it when the purchase (or refund) owes it and has its link: the delivery fixed
-    when it was calculated says mode LOYALTY and a member who refused paper with a notifier
-    (cheque_links.owes_receipt: the backend then sends the receipt through an offer or its built-in
-    message), 1008 is that notifier, and the register's cheque-link was taken. The record is found by
-    its fiscal document as recorded at confirm (a refund's at refund), or by the fiscal document of a
-    link stored for it (a link may come before the confirm).
+    The ground truth is the backend's own message table: a message of the purchase (or refund) that the
+    document belongs to, to that contact, not failed. Messages are made when the register's cheque-link
+    is taken, and the register drains the FN's queue only after the links it owes the backend are
+    delivered, so by the time a document reaches the OFD the backend has made every message it will. The
+    purchase is found by its fiscal document as recorded at confirm (a refund's at refund), or by the
+    fiscal document of a link stored for it (a link may come before the confirm).
 
-    The OFD sends when the backend knows nothing of the receipt (no member, loyalty offline), when the
-    delivery fixed at calculate is not the backend's (mode OFD, a contact given at the till), and when
-    the backend holds no link for it: the register drains the FN's queue only after the links it owes
-    the backend are delivered, so a missing link was refused and the backend will send nothing.
+    So the OFD sends when the backend knows nothing of the receipt (no member, loyalty offline), when it
+    sends nothing to that contact (mode OFD, a till contact that is not the member's, no offer and no
+    refusal of paper), and when its message to that contact failed for good.
     """
     by_document = and_(
         purchases.c.fiscal_fn == key.fn, purchases.c.fiscal_fd == key.fd, purchases.c.fiscal_fp == key.fp
@@ -176,22 +174,17 @@ def backend_sends_receipt(db: Database, key: DocumentKey, contact: str) -> bool:
         cheque_links.c.fiscal_fd == key.fd,
         cheque_links.c.fiscal_fp == key.fp,
     )
-    query = (
-        select(
-            purchases.c.delivery_mode,
-            purchases.c.member_id,
-            purchases.c.paper_refused,
-            purchases.c.notifier_kind,
-            purchases.c.notifier_value,
-        )
-        .select_from(purchases.join(cheque_links, cheque_links.c.purchase_id == purchases.c.id))
+    documents = (
+        select(purchases.c.id)
+        .select_from(purchases.outerjoin(cheque_links, cheque_links.c.purchase_id == purchases.c.id))
         .where(or_(by_document, by_link))
     )
-    with db.read() as conn:
-        records = conn.execute(query).mappings().all()
-    return any(
-        owes_receipt(record) and _same_contact(record["notifier_value"], contact) for record in records
+    query = select(messages.c.recipient).where(
+        messages.c.purchase_id.in_(documents), messages.c.status != "failed"
     )
+    with db.read() as conn:
+        recipients = conn.execute(query).scalars().all()
+    return any(_same_contact(recipient, contact) for recipient in recipients)
 
 
 def _same_contact(notifier: str | None, contact: str) -> bool:

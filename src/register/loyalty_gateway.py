@@ -32,6 +32,7 @@ from register.loyalty.models import (
     IdentifierType,
     Member,
     OfflinePurchase,
+    OfflinePurchaseAnswer,
     Refund,
     derive_request_id,
 )
@@ -239,7 +240,9 @@ class LoyaltyGateway:
             (result,) = self.adapter.offline_batch(derive_request_id(request_id, "batch"), [item])
             if result.error is not None:
                 raise result.error
-            return {"status": result.status}
+            answer = result.answer
+            messages = answer.messages if isinstance(answer, OfflinePurchaseAnswer) else ()
+            return {"status": result.status, "messages": [asdict(m) for m in messages]}
         raise ValueError(f"unknown loyalty call {call!r} in the journal")
 
 

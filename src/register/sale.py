@@ -40,6 +40,8 @@ from register.printing.printer_errors import PrinterDriverError
 
 MESSAGE_ON_ITS_WAY = frozenset({"queued", "retrying", "sent"})
 """Statuses of a loyalty message that mean the e-receipt is being, or has been, sent."""
+PURCHASE_EXPIRED = "PURCHASE_EXPIRED"
+"""The backend's error code for a confirm or link of a calculation past its lifetime."""
 OFD_QUEUE_WARNING = 50
 """FN documents waiting for the OFD from which the status bar warns (the drain is not keeping up)."""
 CRASH_ENV = "REGISTER_CRASH_AFTER"
@@ -589,22 +591,8 @@ class Register:
         if self.loyalty is None or answer.status in ("none", "blocked"):
             pass
         elif answer.status == "offline" and record.kind == "sale":
-            calls.append(
-                (
-                    "offline-purchase",
-                    {
-                        "chequeNumber": sale_id.replace("-", ""),
-                        "chequeDateTime": fiscal["dateTime"],
-                        "identifier": request.get("identifier"),
-                        "lines": cheque_lines_json(receipt_from_dict(receipt).lines),
-                        "total": receipt["total"],
-                        "fiscal": fiscal_body,
-                        # no link: the buyer got paper (offline), and a link would make the backend send one
-                        "url": None,
-                        "qr": None,
-                    },
-                )
-            )
+            # no link: the buyer got paper (offline), and a link would make the backend send one
+            calls.append(("offline-purchase", _offline_purchase(record, link=None)))
         elif record.kind == "refund":
             original = request.get("original") or {}
             ref = (
@@ -642,7 +630,12 @@ class Register:
         "Will be sent" is a message queued or sent on the link; a link still owed (backend down), refused,
         or answered with no message gets the paper receipt, with the reason journaled.
         """
-        sent = [m for m in record.data.get("linkMessages") or () if m.get("status") in MESSAGE_ON_ITS_WAY]
+        channel = "email" if "@" in (decision.customer_contact or "") else "sms"
+        sent = [
+            m
+            for m in record.data.get("linkMessages") or ()
+            if m.get("status") in MESSAGE_ON_ITS_WAY and _carries_receipt(m, channel)
+        ]
         if sent:
             return
         if any(item.sale_id == record.id and item.body.get("url") for item in self.journal.pending_calls()):
@@ -664,6 +657,19 @@ class Register:
             self._add_problem(record.id, problem)
         self._emit(record.id, "paper-fallback", reason=why, printed=printed)
 
+    def _upload_expired(self, sale_id: str) -> None:
+        """The backend let the calculation expire before the register confirmed it (a long outage, a
+        recovery much later): the sale goes up as an offline purchase, with its link when one was owed."""
+        record = self.journal.sale(sale_id)
+        decision = _decision_from(record.data["decision"])
+        link = record.data["link"] if decision.send_link_to_loyalty else None
+        body = _offline_purchase(record, link=link)
+        self.journal.enqueue(sale_id, "offline-purchase", request_id(sale_id, "offline-purchase"), body)
+        for item in self.journal.pending_calls():
+            if item.sale_id == sale_id and item.call in ("confirm", "cheque-link"):
+                self.journal.call_done(item.id)
+        self._emit(sale_id, "loyalty-expired", uploaded="offline-purchase")
+
     def _add_problem(self, sale_id: str, problem: str) -> None:
         problems = self.journal.sale(sale_id).data.get("problems") or []
         self.journal.note(sale_id, problems=[*problems, problem])
@@ -677,7 +683,8 @@ class Register:
         if self.loyalty is None:
             return ()
         messages: tuple[dict[str, Any], ...] = ()
-        for item in self.journal.pending_calls():
+        while pending := self.journal.pending_calls():  # re-read: a refusal may owe a new call, or settle one
+            item = pending[0]
             try:
                 result = self.loyalty.send(item.call, item.request_id, item.body)
             except ConnectionError as exc:
@@ -687,6 +694,9 @@ class Register:
             except ValueError as exc:  # refused by the backend: recorded, not retried
                 self.journal.call_failed(item.id, str(exc))
                 self.journal.call_done(item.id)
+                if str(exc).startswith(f"{PURCHASE_EXPIRED}:") and item.call in ("confirm", "cheque-link"):
+                    self._upload_expired(item.sale_id)
+                    continue
                 self._add_problem(item.sale_id, f"the loyalty backend refused {item.call}: {exc}")
                 self._emit(item.sale_id, "loyalty-refused", call=item.call, error=str(exc))
                 continue
@@ -767,6 +777,28 @@ class Register:
             self.journal.note(sale_id, delivery={**delivery, "printed": True, "reprintPending": False})
         self._emit(sale_id, "reprinted" if printed else "reprint-failed", problems=problems)
         return printed
+
+
+def _carries_receipt(message: dict[str, Any], channel: str) -> bool:
+    """The backend says the message delivers the receipt; a backend that does not say: its channel."""
+    carries = message.get("carries_receipt")
+    return bool(carries) if carries is not None else message.get("channel") == channel
+
+
+def _offline_purchase(record: SaleRecord, *, link: str | None) -> dict[str, Any]:
+    """The offline-batch upload of a sale the backend has not settled (offline, or calculation expired)."""
+    fiscal = record.data["fiscal"]
+    receipt = record.data["receipt"]
+    return {
+        "chequeNumber": record.id.replace("-", ""),
+        "chequeDateTime": fiscal["dateTime"],
+        "identifier": record.data["request"].get("identifier"),
+        "lines": cheque_lines_json(receipt_from_dict(receipt).lines),
+        "total": receipt["total"],
+        "fiscal": {k: fiscal[k] for k in ("fn", "fd", "fp", "operation", "total", "dateTime")},
+        "url": link,
+        "qr": fiscal["qr"] if link else None,
+    }
 
 
 def _payment(request: SaleRequest, total: int) -> Payment:

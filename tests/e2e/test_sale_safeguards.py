@@ -13,7 +13,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from register.backend.database import Database
+from register.backend.schema import purchases
 from register.config import LoyaltySettings, RegisterConfig
 from register.domain.decision import BuyerAnswer
 from register.sale import Identifier, Register, SaleError, SaleEvent, SaleOutcome, SaleRequest
@@ -23,6 +26,7 @@ from .relay import Relay
 
 REFUSED_EMAIL = "7000000000001"
 KEEPS_PAPER = "7000000000004"
+LONG_AGO = "2000-01-01T00:00:00.000000+00:00"
 
 
 @pytest.fixture
@@ -156,3 +160,39 @@ def test_a_receipt_owed_to_paper_is_printed_when_the_register_recovers(lab: LabC
         assert register.fn.status().last_fd >= outcome.stamp.fd
     assert len(lab.printed()) == printed_before + 1
     assert re.search(rf"ФП +{outcome.stamp.fp}\b", lab.printed()[-1].read_text(encoding="utf-8"))
+
+
+def test_a_calculation_expired_before_the_confirm_goes_up_as_an_offline_purchase_with_its_link(
+    lab: LabClient,
+) -> None:
+    """A refused-paper member's purchase whose calculation the backend let expire (a long outage between
+    calculate and confirm): confirm is refused PURCHASE_EXPIRED; the sale is uploaded with offline-batch,
+    link included, so the e-receipt still goes out and the purchase is in the member's history."""
+    db = Database(f"sqlite:///{lab.data / 'loyalty.sqlite3'}")
+    purchase: dict[str, str] = {}
+
+    def observe(event: SaleEvent) -> None:
+        if event.step == "calculated":
+            purchase["id"] = event.detail["purchaseId"]
+        elif event.step == "fiscalised":
+            with db.write() as conn:
+                conn.execute(
+                    update(purchases).where(purchases.c.id == purchase["id"]).values(created_at=LONG_AGO)
+                )
+
+    try:
+        with Register.open(_config(lab), observer=observe) as register:
+            register.ensure_shift()
+            outcome = _sell(register, REFUSED_EMAIL)
+            assert register.journal.pending_calls() == []
+            steps = [step for step, _at, _data in register.journal.steps(outcome.sale_id)]
+    finally:
+        db.dispose()
+    assert outcome.stamp is not None and outcome.link is not None
+    assert not outcome.printed, outcome.problems  # the e-receipt is on its way through the upload
+    assert "done" in steps
+    history = lab.crm_history(REFUSED_EMAIL)
+    uploaded = [item for item in history if item["fiscal"] and item["fiscal"]["fd"] == outcome.stamp.fd]
+    assert len(uploaded) == 1 and uploaded[0]["id"] != purchase["id"]
+    assert outcome.link in [link["url"] for link in uploaded[0]["links"]]
+    assert len(lab.mails_with(outcome.link, expect=1)) == 1

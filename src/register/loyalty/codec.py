@@ -214,9 +214,17 @@ def _messages(body: Any, where: str) -> tuple[SentMessage, ...]:
             _field(m, "id", str, f"{where}.messages"),
             _field(m, "channel", str, f"{where}.messages"),
             _field(m, "status", str, f"{where}.messages"),
+            _carries_receipt(m, f"{where}.messages"),
         )
         for m in _field(body, "messages", list, where)
     )
+
+
+def _carries_receipt(message: Any, where: str) -> bool | None:
+    value = message.get("carriesReceipt") if isinstance(message, dict) else None
+    if value is not None and not isinstance(value, bool):
+        raise LoyaltyProtocolError(f"{where}.carriesReceipt: expected true/false, got {value!r}")
+    return value
 
 
 def parse_cheque_link(body: Any) -> ChequeLinkAnswer:

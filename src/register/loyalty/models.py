@@ -243,7 +243,9 @@ class SentMessage:
     id: str
     channel: str
     status: str
-    """queued, sent or failed."""
+    """queued, retrying, sent or failed."""
+    carries_receipt: bool | None = None
+    """The message delivers the receipt to its 1008 contact (None: the backend does not say)."""
 
 
 @dataclass(frozen=True, slots=True)

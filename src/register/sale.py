@@ -266,7 +266,7 @@ class Register:
         if status.phase == Phase.READY:
             return DeviceReport("fn", DeviceState.WARNING, "ФН не фискализирован", detail)
         shift_text = f"смена {shift.shift}" if shift else "смена закрыта"
-        summary = f"ФН …{status.fn_number[-4:]}: {shift_text}, ФД {status.last_fd}, в ОФД {queued}"
+        summary = f"ФН …{status.fn_number[-4:]} · {shift_text} · ФД {status.last_fd} · в ОФД {queued}"
         state = DeviceState.WARNING if queued >= OFD_QUEUE_WARNING else DeviceState.READY
         return DeviceReport("fn", state, summary, detail)
 

@@ -56,8 +56,11 @@ class Lab:
         printer_profile: str = DEFAULT_PRINTER,
         drift_check: bool = True,
         link_template: str = "lab",
+        fn_number: str | None = None,
     ) -> None:
+        """``fn_number``: the number of a fresh FN (default: a random debug number 9999…)."""
         self.data_dir = Path(data_dir)
+        self.fn_number = fn_number
         self.printer_profile = printer_profile
         self.drift_check = drift_check
         resolve_template(link_template)  # a bad template is the caller's error, before anything starts
@@ -106,7 +109,7 @@ class Lab:
             ofd = self.ofd.start()
             self._stack.callback(self.ofd.stop)
 
-            self.fn = FnServer(data / "fn", pty=True, drift_check=self.drift_check)
+            self.fn = FnServer(data / "fn", pty=True, drift_check=self.drift_check, fn_number=self.fn_number)
             fn_path = self.fn.start()
             self._stack.callback(self.fn.stop)
 

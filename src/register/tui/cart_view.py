@@ -29,7 +29,7 @@ class CartView(Vertical):
                 format_rub(line.price),
                 str(line.quantity),
                 format_rub(line.total),
-                line.vat.label,
+                line.vat.label.removeprefix("НДС ").replace("БЕЗ НДС", "без"),
                 key=str(position),
             )
         if cart.lines:

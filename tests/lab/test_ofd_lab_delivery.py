@@ -10,8 +10,6 @@ HTTP, the OFD over TCP, mail in the sink's directory.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,9 +21,10 @@ import pytest
 from register.backend.database import Database
 from register.config import RegisterConfig
 from register.domain.decision import BuyerAnswer
-from register.lab.launcher import Lab, LabAddresses, backend_sends_receipt
+from register.lab.launcher import Lab, backend_sends_receipt
 from register.lab.ofd_store import DocumentKey
 from register.sale import Identifier, Register, SaleOutcome, SaleRequest
+from tests.lab_client import LabClient
 
 ANNA = "7000000000001"  # refused paper, confirmed e-mail
 ANNA_EMAIL = "anna@example.ru"
@@ -34,23 +33,8 @@ BACKEND_SENDER = "noreply@loyalty.lab"  # BackendSettings.smtp_sender
 DEADLINE = 20.0
 
 
-class LabView:
-    """The running lab as these tests read it: the sink's mail, the CRM, the OFD's notifications."""
-
-    def __init__(self, lab: Lab, addresses: LabAddresses) -> None:
-        self.lab = lab
-        self.addresses = addresses
-        self.http = httpx.Client(base_url=addresses.loyalty, timeout=10)
-        token = self.http.post("/crm/v1/login", json={"login": "crm", "password": "lab"}).json()["token"]
-        self.staff = {"Authorization": f"Bearer {token}"}
-
-    def mails(self) -> list[EmailMessage]:
-        out = []
-        for path in sorted((self.lab.data_dir / "mail").glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            out.append(message)
-        return out
+class LabView(LabClient):
+    """The lab client, with what these tests need besides: settling, switching the e-mail offer."""
 
     def settle(self) -> None:
         """Wait until neither the backend nor the OFD has anything left to send (all sent or failed)."""

@@ -11,12 +11,10 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Label, Static
 
 from register.config import RegisterConfig
-from register.lab.launcher import Lab
 from register.tui.app import RegisterApp, make_app
 from register.tui.buyer_prompt import BuyerPrompt
 from register.tui.device_bar import DeviceBar
-
-from ..e2e.conftest import LabClient
+from tests.lab_client import LabClient, running_lab
 
 SIZE = (120, 36)
 DEADLINE = 15.0
@@ -30,13 +28,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabClient]:
-    lab = Lab(tmp_path_factory.mktemp("lab"))
-    client = LabClient(lab, lab.start())
-    try:
+    with running_lab(tmp_path_factory.mktemp("lab")) as client:
         yield client
-    finally:
-        client.http.close()
-        lab.stop()
 
 
 def _app(lab: LabClient) -> RegisterApp:

@@ -706,6 +706,83 @@ def reprint(config_path: Path, sale_id: str | None) -> None:
         raise click.ClickException(f"{left} paper receipt(s) still owed: fix the printer, run reprint again")
 
 
+# --- scenarios -------------------------------------------------------------------------------------
+
+
+def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise click.UsageError(f"no scenario files (*.yaml) in {', '.join(map(str, paths))}")
+    return files
+
+
+SCENARIO_PATHS = click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+
+
+@main.group("scenario")
+def scenario_group() -> None:
+    """Scenario files (YAML) replayed against the register on the embedded lab."""
+
+
+@scenario_group.command("check")
+@SCENARIO_PATHS
+def scenario_check(paths: tuple[Path, ...]) -> None:
+    """Validate scenario files without running them; every error names the file and line."""
+    from register.scenario.loader import ScenarioError, load_scenario
+
+    bad = 0
+    for path in _scenario_files(paths):
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            bad += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        click.echo(f"ok {path}: {scenario.name} ({len(scenario.steps)} steps)")
+    if bad:
+        raise click.ClickException(f"{bad} scenario file(s) cannot be played")
+
+
+@scenario_group.command("run")
+@SCENARIO_PATHS
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep each scenario's lab here (default: a temporary directory).",
+)
+@click.option(
+    "--report",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write report.txt, report.json and junit.xml here.",
+)
+def scenario_run(paths: tuple[Path, ...], data: Path | None, report: Path | None) -> None:
+    """Replay scenarios, each on a fresh embedded lab; exit 1 if any fails."""
+    import tempfile
+
+    from register.lab_session import run_lab_scenarios
+    from register.scenario.loader import ScenarioError, load_scenario
+    from register.scenario.report import as_text, write_reports
+
+    files = _scenario_files(paths)
+    for path in files:  # every file is checked before any lab starts
+        try:
+            load_scenario(path)
+        except ScenarioError as exc:
+            raise click.ClickException(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="register-scenarios-") as tmp:
+        results = run_lab_scenarios(files, data or Path(tmp))
+    click.echo(as_text(results))
+    if report is not None:
+        for written in write_reports(results, report):
+            click.echo(f"report: {written}")
+    if not all(result.ok for result in results):
+        raise SystemExit(1)
+
+
 # --- benchmarks ------------------------------------------------------------------------------------
 
 

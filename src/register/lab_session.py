@@ -9,15 +9,22 @@ and where to look.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import httpx
 
 from register.config import RegisterConfig, data_dir
 from register.domain.decision import BuyerAnswer
 from register.domain.money import format_rub
-from register.lab.launcher import Lab
+from register.lab.launcher import Lab, LabAddresses
 from register.sale import Identifier, Register, SaleOutcome, SaleRequest
+from register.scenario.loader import load_scenario
+from register.scenario.model import Scenario
+from register.scenario.runner import Environment, ScenarioResult, run_scenario
 
 DEMO = (
     ("member 7000000000001, refused paper receipts", "7000000000001", None),
@@ -81,3 +88,89 @@ def run_lab_demo(echo: Callable[[str], None], data: Path | None = None) -> None:
     echo(f"printed receipts: {len(receipts)} in {data / 'printer'} (newest: {newest})")
     echo(f"e-mails: {len(mails)} in {data / 'mail'}")
     echo(f"journal (every decision with its reason): {data / 'journal.sqlite3'}")
+
+
+class LabEnvironment(Environment):
+    """A scenario's world: the embedded lab in process. Faults go to the lab's parties at run time; the
+    backend is driven over its real HTTP API; evidence is read from the printer's output and the mailbox."""
+
+    def __init__(self, lab: Lab, addresses: LabAddresses) -> None:
+        self.lab = lab
+        self.addresses = addresses
+        self.http = httpx.Client(base_url=addresses.loyalty, timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def inject(self, device: str, spec: str) -> str:
+        return self.lab.inject(device, spec)
+
+    def clear(self, device: str) -> str:
+        return self.lab.clear(device)
+
+    def _staff(self) -> dict[str, str]:
+        answer = self.http.post("/crm/v1/login", json={"login": "crm", "password": "lab"})
+        answer.raise_for_status()
+        return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+    def set_mode(self, mode: str) -> None:
+        staff = self._staff()
+        current = self.http.get("/crm/v1/settings", headers=staff)
+        current.raise_for_status()
+        settings = {**current.json(), "deliveryMode": mode}
+        answer = self.http.put("/crm/v1/settings", json=settings, headers=staff)
+        answer.raise_for_status()
+
+    def refuse_paper(self, card: str, refused: bool) -> None:
+        login = self.http.post("/member/v1/login", json={"card": card, "code": "0000"})
+        login.raise_for_status()
+        member = {"Authorization": f"Bearer {login.json()['token']}"}
+        answer = self.http.put("/member/v1/profile/paper-receipts", json={"refused": refused}, headers=member)
+        answer.raise_for_status()
+
+    def printed_receipts(self) -> int:
+        return len(list((self.lab.data_dir / "printer").glob("*.txt")))
+
+    def emails_with(self, text: str, expect: int) -> int:
+        deadline = time.monotonic() + (10.0 if expect else 1.0)
+        while self._mails_with(text) < expect and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a second (wrong) one would have time to arrive
+        return self._mails_with(text)
+
+    def _mails_with(self, text: str) -> int:
+        count = 0
+        for path in (self.lab.data_dir / "mail").glob("*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            parts = message.walk() if message.is_multipart() else [message]
+            body = "".join(
+                payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+                for part in parts
+                if isinstance(payload := part.get_payload(decode=True), bytes)
+            )
+            count += text in body
+        return count
+
+
+def run_lab_scenarios(paths: Sequence[Path], data: Path) -> list[ScenarioResult]:
+    """Each scenario on a fresh embedded lab under ``data``/NN-name (kept for a person to look at)."""
+    results = []
+    for number, path in enumerate(paths, start=1):
+        scenario = load_scenario(path)
+        results.append(run_lab_scenario(scenario, data / f"{number:02d}-{path.stem}"))
+    return results
+
+
+def run_lab_scenario(scenario: Scenario, data: Path) -> ScenarioResult:
+    """One scenario on a fresh embedded lab under ``data``."""
+    lab = Lab(data)
+    addresses = lab.start()
+    environment = LabEnvironment(lab, addresses)
+    try:
+        with Register.open(RegisterConfig.load(addresses.config)) as register:
+            register.recover()
+            register.ensure_shift()
+            return run_scenario(scenario, register, environment)
+    finally:
+        environment.close()
+        lab.stop()

@@ -33,6 +33,7 @@ from register.fiscal.ofd_client import OfdClient, OfdError
 from register.fiscal.ofd_drain import DrainResult, OfdDrainError, drain_ofd
 from register.fiscal.ofd_links import receipt_link
 from register.fiscal.qr import parse_qr
+from register.fiscal.tlv import iter_tlv
 from register.journal import Journal, SaleRecord, Stage, request_id
 from register.loyalty_gateway import LoyaltyAnswer, LoyaltyGateway, cheque_lines_json
 from register.printing.printer_driver import PrinterDriver
@@ -248,6 +249,12 @@ class Register:
             return DeviceReport("loyalty", DeviceState.UNKNOWN, f"лояльность: ещё не отвечала{queue}", detail)
         state = DeviceState.WARNING if owed else DeviceState.READY
         return DeviceReport("loyalty", state, f"лояльность на связи{queue}", detail)
+
+    def document_contact(self, fd: int) -> str | None:
+        """Tag 1008 of fiscal document ``fd`` as the FN stored it (evidence, not what the register meant)."""
+        _form, tlv = self.fn.document_tlv(fd)
+        values = [value for tag, value in iter_tlv(tlv) if tag == 1008]
+        return values[0].decode("cp866") if values else None
 
     def fn_report(self) -> DeviceReport:
         try:
@@ -851,8 +858,6 @@ def _stamp_from(fiscal: dict[str, Any], config: RegisterConfig) -> FiscalStamp:
 
 def _receipt_number(fn: FnDriver, fd: int) -> int:
     """Tag 1042 of a stored receipt (45h/46h)."""
-    from register.fiscal.tlv import iter_tlv
-
     _form, tlv = fn.document_tlv(fd)
     for tag, value in iter_tlv(tlv):
         if tag == 1042:

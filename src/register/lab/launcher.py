@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, or_, select
 
@@ -33,6 +35,13 @@ from register.lab.printer_server import PrinterServer
 from register.lab.serving import serve_until_signalled
 from register.lab.smtp_sink import SmtpSink
 from register.profiles import DEFAULT_PRINTER
+
+
+class LabFaultError(ValueError):
+    """A fault the lab cannot inject: an unknown device or fault, or a party not running."""
+
+
+_Party = TypeVar("_Party", PrinterServer, FnServer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +100,8 @@ class Lab:
             )
             self.backend = BackendServer(settings)
             loyalty_url = self.backend.start()
-            self._stack.callback(self.backend.stop)
+            self._backend_settings = replace(settings, port=urlsplit(loyalty_url).port or 0)
+            self._stack.callback(self._stop_backend)
 
             # The OFD sends an e-receipt for a document with 1008 unless the loyalty backend sends it.
             shop_db = Database(settings.db_url)
@@ -146,6 +156,55 @@ class Lab:
 
     def stop(self) -> None:
         self._stack.close()
+
+    # --- faults at run time (scenarios, the lab's control channel) ------------------------------
+
+    def inject(self, device: str, spec: str) -> str:
+        """Inject a fault into a running party; returns what was done.
+
+        printer: a fault of ``register emulate printer --fault`` (paper-out, paper-out:after-bytes=N,
+        cover-open, offline, no-answer, …); fn: one of ``register emulate fn --fault`` (drop-answer:16,
+        silent, …); loyalty: ``down`` (the backend stops: connections are refused until cleared).
+        """
+        if device == "printer":
+            return f"printer: {self._running(self.printer, device).apply_fault(spec)}"
+        if device == "fn":
+            link = self._running(self.fn, device).link
+            assert link is not None
+            link.inject(spec)
+            return f"fn: {spec}"
+        if device == "loyalty":
+            if spec != "down":
+                raise LabFaultError(f"loyalty fault {spec!r}: the loyalty backend knows only 'down'")
+            self._stop_backend()
+            return "loyalty: down"
+        raise LabFaultError(f"no device {device!r} in the lab (printer, fn, loyalty)")
+
+    def clear(self, device: str) -> str:
+        """Clear every fault of a party; the loyalty backend starts again at its address."""
+        if device == "printer":
+            self._running(self.printer, device).clear_fault()
+        elif device == "fn":
+            link = self._running(self.fn, device).link
+            assert link is not None
+            link.clear_faults()
+        elif device == "loyalty":
+            if self.backend is None:
+                self.backend = BackendServer(self._backend_settings)
+                self.backend.start()
+        else:
+            raise LabFaultError(f"no device {device!r} in the lab (printer, fn, loyalty)")
+        return f"{device}: cleared"
+
+    def _running(self, party: _Party | None, device: str) -> _Party:
+        if party is None:
+            raise LabFaultError(f"the lab's {device} is not running")
+        return party
+
+    def _stop_backend(self) -> None:
+        if self.backend is not None:
+            self.backend.stop()
+            self.backend = None
 
     def __enter__(self) -> LabAddresses:
         return self.start()

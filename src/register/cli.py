@@ -462,7 +462,13 @@ LINK_TEMPLATE = click.option(
 )
 @click.option("--printer-profile", default=None, help="Profile of the emulated printer (default TM-T20III).")
 @LINK_TEMPLATE
-def lab(data: Path, printer_profile: str | None, link_template: str) -> None:
+@click.option(
+    "--control",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="Loopback HOST:PORT of the lab's control channel (faults at run time).",
+)
+def lab(data: Path, printer_profile: str | None, link_template: str, control: str) -> None:
     """Start every emulator, the loyalty backend, the OFD and an SMTP sink; print `config: <path>`.
 
     The OFD serves receipt pages at links of `--link-template`, and the config it writes has the
@@ -475,6 +481,7 @@ def lab(data: Path, printer_profile: str | None, link_template: str) -> None:
         echo=lambda line: click.echo(line),
         printer_profile=printer_profile or DEFAULT_PRINTER,
         link_template=link_template,
+        control=control,
     )
 
 

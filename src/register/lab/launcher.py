@@ -28,6 +28,7 @@ from register.backend.server import BackendServer
 from register.backend.settings import BackendSettings
 from register.config import LoyaltySettings, OfdSettings, RegisterConfig
 from register.fiscal.ofd_links import resolve_template
+from register.lab.control import ControlError, ControlServer
 from register.lab.fn_server import FnServer
 from register.lab.ofd_server import OfdServer
 from register.lab.ofd_store import DocumentKey
@@ -196,6 +197,18 @@ class Lab:
             raise LabFaultError(f"no device {device!r} in the lab (printer, fn, loyalty)")
         return f"{device}: cleared"
 
+    def status(self) -> dict[str, object]:
+        """The parties and their faults, for the control channel's ``status``."""
+        fn_faults = [str(f) for f in self.fn.link.faults.pending] if self.fn and self.fn.link else []
+        return {
+            "printer": self.printer.status() if self.printer else None,
+            "fn": {"address": self.fn.address if self.fn else None, "faults": fn_faults},
+            "loyalty": {
+                "up": self.backend is not None,
+                "address": self.addresses.loyalty if self.addresses else None,
+            },
+        }
+
     def _running(self, party: _Party | None, device: str) -> _Party:
         if party is None:
             raise LabFaultError(f"the lab's {device} is not running")
@@ -258,15 +271,44 @@ def _same_contact(notifier: str | None, contact: str) -> bool:
     return "".join(ch for ch in notifier if ch.isdigit()) == digits
 
 
+def lab_control(lab: Lab, address: str = "127.0.0.1:0") -> ControlServer:
+    """The lab's control channel (not started): ``fault DEVICE SPEC``, ``clear DEVICE``, ``status``."""
+    control = ControlServer(address, name="lab control")
+
+    def fault(args: list[str]) -> str:
+        if len(args) != 2:
+            raise ControlError("give a device (printer, fn, loyalty) and its fault")
+        return f"ok: {lab.inject(args[0], args[1])}"
+
+    def clear(args: list[str]) -> str:
+        if len(args) != 1:
+            raise ControlError("give a device (printer, fn, loyalty)")
+        return f"ok: {lab.clear(args[0])}"
+
+    control.register(
+        "fault", fault, usage="fault printer|fn|loyalty SPEC (paper-out, drop-answer:16, down …)"
+    )
+    control.register("clear", clear, usage="clear printer|fn|loyalty")
+    control.register("status", lambda _args: lab.status(), usage="status")
+    return control
+
+
 def serve_lab(
     data_dir: Path,
     *,
     echo: Callable[[str], None],
     printer_profile: str = DEFAULT_PRINTER,
     link_template: str = "lab",
+    control: str = "127.0.0.1:0",
 ) -> None:
-    """Start the lab, print its addresses and one line ``config: <path>``, serve until SIGTERM/SIGINT."""
+    """Start the lab, print its addresses (its control channel too) and one line ``config: <path>``, serve
+    until SIGTERM/SIGINT."""
     lab = Lab(data_dir, printer_profile=printer_profile, link_template=link_template)
+    channel = lab_control(lab, control)
+
+    def stop() -> None:
+        channel.stop()
+        lab.stop()
 
     def start() -> str:
         a = lab.start()
@@ -275,6 +317,7 @@ def serve_lab(
         echo(f"loyalty: {a.loyalty}")
         echo(f"ofd: tcp {a.ofd_tcp} http {a.ofd_http}")
         echo(f"smtp: {a.smtp} (mail in {data_dir / 'mail'})")
+        echo(f"control: {channel.start()} (faults at run time: register emulate control ADDRESS help)")
         return f"config: {a.config}"
 
-    serve_until_signalled(start, lab.stop)
+    serve_until_signalled(start, stop)

@@ -177,3 +177,11 @@ def test_a_serial_fns_documents_carry_no_test_mark(tmp_path: Path) -> None:
             assert result.exit_code == 0, result.output
             assert needle in result.output
             assert TEST_MARK not in result.output
+
+
+def test_printer_options_only_the_driver_knows_are_usage_errors_too() -> None:
+    for command in ("printer-status", "print-test"):
+        done = CliRunner().invoke(main, [command, "-p", "serial:/dev/null?flow=zzz"])
+        assert done.exit_code == 2, done.output
+        assert "flow='zzz', expected one of none, rtscts, xonxoff" in done.output
+        assert "Traceback" not in done.output

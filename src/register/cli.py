@@ -116,7 +116,13 @@ def emulate() -> None:
     required=True,
     help="State directory: the FN's memory, kept across restarts.",
 )
-@click.option("--fault", "faults", multiple=True, help="Fault to inject: drop-answer:16, corrupt:30, silent.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    help="Fault to inject (repeatable): drop-answer, drop-request, corrupt, late, garble (each [:CODE], "
+    "e.g. drop-answer:16), delay:MS[:CODE], silent.",
+)
 @click.option("--no-drift-check", is_flag=True, help="Do not check the clock drift between operations (17h).")
 @click.option("--wire-log", type=click.Path(dir_okay=False, path_type=Path), help="Write every frame here.")
 def emulate_fn(
@@ -391,6 +397,8 @@ def print_test(printer: str) -> None:
 
     try:
         result = print_test_page(printer)
+    except UriError as exc:  # options only the driver knows (flow=, backend=) are checked as it opens
+        raise click.BadParameter(str(exc), param_hint="'--printer' / '-p'") from None
     except (PrinterDriverError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{'printed' if result.printed else 'sent, not confirmed'}: {result.bytes_sent} bytes")
@@ -414,6 +422,8 @@ def printer_status(printer: str) -> None:
     try:
         with PrinterDriver.open(printer) as driver:
             status = driver.status()
+    except UriError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--printer' / '-p'") from None
     except (PrinterDriverError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(str(status))

@@ -52,7 +52,7 @@ def resolve_template(name_or_template: str) -> str:
         known = ", ".join(sorted(LINK_TEMPLATES))
         raise LinkTemplateError(
             f"receipt link template {name_or_template!r} is neither a known name ({known}) "
-            "nor a template with {{fn}}, {{fd}}, {{fp}} … placeholders"
+            "nor a template with {fn}, {fd}, {fp} … placeholders"
         ) from None
 
 

@@ -56,12 +56,7 @@ _PROGRESS = ("sent", "queued", "retrying", "failed")
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
-_ANY_LINK = select(cheque_links.c.id).where(cheque_links.c.purchase_id == bindparam("record_id")).limit(1)
-_SAME_LINK = (
-    select(cheque_links.c.id)
-    .where(cheque_links.c.purchase_id == bindparam("record_id"), cheque_links.c.url == bindparam("url"))
-    .limit(1)
-)
+_LINK_URLS = select(cheque_links.c.url).where(cheque_links.c.purchase_id == bindparam("record_id"))
 _INSERT_LINK = insert(cheque_links)
 _INSERT_MESSAGE = insert(messages)
 _MESSAGES_OF = (
@@ -113,8 +108,9 @@ def store_link(
         )
     if record["fiscal_fn"] is not None and not same_document(record, fiscal):
         raise errors.wrong_state(f"Запись {record_id} относится к другому фискальному документу")
-    first_link = not _has_link(conn, record_id)
-    if not _has_link(conn, record_id, url):
+    urls = {row_url for (row_url,) in conn.execute(_LINK_URLS, {"record_id": record_id})}
+    first_link = not urls
+    if url not in urls:
         conn.execute(
             _INSERT_LINK,
             {
@@ -193,12 +189,6 @@ def public_status(stored: str, attempts: int = 0) -> str:
     if stored == "sending":
         return "retrying" if attempts else "queued"
     return stored
-
-
-def _has_link(conn: Connection, record_id: str, url: str | None = None) -> bool:
-    if url is None:
-        return conn.execute(_ANY_LINK, {"record_id": record_id}).first() is not None
-    return conn.execute(_SAME_LINK, {"record_id": record_id, "url": url}).first() is not None
 
 
 def _values(conn: Connection, record: RowMapping, url: str) -> dict[str, str]:

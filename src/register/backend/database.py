@@ -1,13 +1,17 @@
 """The database connection: SQLite (a file, WAL, foreign keys, serialised writes) or PostgreSQL.
 
-``write()`` is a transaction that may change data: on SQLite it holds a process-wide lock and begins
-with ``BEGIN IMMEDIATE`` (so concurrent writers queue instead of failing with "database is locked"); on
+``write()`` is a transaction that may change data: on SQLite it holds a lock (a thread lock, and an
+``flock`` on ``PATH.write-lock`` so that several backend processes on one file queue in the kernel
+rather than in SQLite's sleeping busy handler) and begins with ``BEGIN IMMEDIATE`` (so concurrent writers
+queue instead of failing with "database is locked"); on
 PostgreSQL it is an ordinary READ COMMITTED transaction whose races are settled by row locks and unique
 constraints. ``read()`` is a transaction that only reads.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,8 +57,11 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = threading.Lock()
         self._write_conn: Connection | None = None  # SQLite: the one writing connection, kept open
+        self._lock_fd: int | None = None  # SQLite: the file locked by every process's writes
         if self.is_sqlite:
-            Path(str(self.url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(str(self.url.database)).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_path = f"{path}.write-lock"
             self.engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             )
@@ -75,16 +82,28 @@ class Database:
         if self.is_sqlite:
             # Writes are serial here anyway: one connection kept for them saves a pool checkout a write.
             with self._write_lock:
-                conn = self._write_conn
-                if conn is not None and conn.invalidated:
-                    conn.close()
-                if conn is None or conn.closed:
-                    conn = self._write_conn = self._writer.connect()
-                with conn.begin():
-                    yield conn
+                fcntl.flock(self._lock_file(), fcntl.LOCK_EX)
+                try:
+                    yield from self._sqlite_write()
+                finally:
+                    fcntl.flock(self._lock_file(), fcntl.LOCK_UN)
         else:
             with self._writer.begin() as conn:
                 yield conn
+
+    def _lock_file(self) -> int:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._lock_fd
+
+    def _sqlite_write(self) -> Iterator[Connection]:
+        conn = self._write_conn
+        if conn is not None and conn.invalidated:
+            conn.close()
+        if conn is None or conn.closed:
+            conn = self._write_conn = self._writer.connect()
+        with conn.begin():
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -97,6 +116,9 @@ class Database:
             if self._write_conn is not None:
                 self._write_conn.close()
                 self._write_conn = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
         self.engine.dispose()
 
 

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import signal
 import socket
 import sys
 import threading
+import time
 from types import FrameType
 
 import uvicorn
@@ -17,6 +21,8 @@ from register.backend.settings import BackendSettings
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 GIL_SWITCH_INTERVAL = 0.0005
+WORKERS_ENV = "REGISTER_LOYALTY_WORKERS"
+MAX_DEFAULT_WORKERS = 2
 
 
 class BackendServerError(RuntimeError):
@@ -26,8 +32,10 @@ class BackendServerError(RuntimeError):
 class BackendServer:
     """The loyalty backend on uvicorn in a background thread; ``start()`` returns its base URL."""
 
-    def __init__(self, settings: BackendSettings) -> None:
+    def __init__(self, settings: BackendSettings, listener: socket.socket | None = None) -> None:
+        """``listener``: a bound socket to serve on (shared by the worker processes of ``serve``)."""
         self.settings = settings
+        self._listener = listener
         self.base_url: str | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -36,7 +44,7 @@ class BackendServer:
         """Start serving (port 0: any free port) and return ``http://HOST:PORT`` once accepting."""
         if self._thread is not None:
             raise BackendServerError("the backend server is already running")
-        listener = _listen(self.settings.host, self.settings.port)
+        listener = self._listener or _listen(self.settings.host, self.settings.port)
         try:
             app = make_app(self.settings)
         except BaseException:
@@ -108,10 +116,32 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def serve(db_url: str | None, host: str, port: int, seed: str | None) -> None:
+def default_workers() -> int:
+    """Worker processes of ``serve``: $REGISTER_LOYALTY_WORKERS, else one per core up to two."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"${WORKERS_ENV} must be a whole number of processes, at least 1, not {raw!r}")
+    return workers
+
+
+def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: int | None = None) -> None:
     """Serve until SIGTERM or SIGINT, printing ``loyalty: http://HOST:PORT`` once accepting. Main thread
-    only. The SMTP server is taken from $REGISTER_LOYALTY_SMTP_HOST / $REGISTER_LOYALTY_SMTP_PORT."""
+    only. The SMTP server is taken from $REGISTER_LOYALTY_SMTP_HOST / $REGISTER_LOYALTY_SMTP_PORT.
+
+    ``workers`` processes (default: ``default_workers()``) accept on one listening socket: one Python
+    process runs on one core at a time (the GIL), so a second process is what puts the second core to
+    work. The extra workers are forked before any engine or thread exists; each builds its own app
+    (migration and seeding are serialised by the start-up lock), and they stop with this process. The
+    message senders of the workers share the queue safely: a message is claimed by a conditional UPDATE.
+    """
     settings = BackendSettings(db_url=db_url or "", host=host, port=port, seed=seed).with_smtp_from_env()
+    workers = workers if workers is not None else default_workers()
     # A request thread back from the database waits for the GIL up to the switch interval (5 ms by
     # default) while the event loop or another request runs Python: with a dozen round trips a request
     # that wait, not the CPU, bounded the throughput on PostgreSQL.
@@ -122,16 +152,92 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = BackendServer(settings)
+    listener = _listen(settings.host, settings.port) if workers > 1 else None
+    children: dict[int, int] = {}  # pid -> the read end of its "ready" pipe
     try:
-        print(f"loyalty: {server.start()}", flush=True)
-        while not stop.wait(0.5):
-            if not server.running:
-                raise BackendServerError("the loyalty backend stopped unexpectedly")
+        for _ in range(workers - 1):
+            ready_read, ready_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the forked worker
+                os.close(ready_read)
+                _run_worker(settings, listener, ready_write, stop)
+            os.close(ready_write)
+            children[pid] = ready_read
+        server = BackendServer(settings, listener)
+        try:
+            base_url = server.start()
+            _await_ready(children)
+            print(f"loyalty: {base_url}", flush=True)
+            while not stop.wait(0.5):
+                if not server.running:
+                    raise BackendServerError("the loyalty backend stopped unexpectedly")
+                for pid in children:
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        children[pid] = -1
+                        raise BackendServerError(f"loyalty backend worker {pid} stopped unexpectedly")
+        finally:
+            _stop_workers(children)
+            server.stop()
     finally:
-        server.stop()
+        if listener is not None:
+            listener.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _run_worker(
+    settings: BackendSettings, listener: socket.socket | None, ready: int, stop: threading.Event
+) -> None:  # pragma: no cover - runs in the forked worker
+    """A forked worker: serve on the shared socket until SIGTERM or until the parent is gone."""
+    code = 0
+    parent = os.getppid()
+    try:
+        server = BackendServer(settings, listener)
+        server.start()
+        os.write(ready, b"1")
+        os.close(ready)
+        while not stop.wait(0.5):
+            if os.getppid() != parent or not server.running:
+                code = 0 if os.getppid() != parent else 1
+                break
+        server.stop()
+    except BaseException as exc:  # the parent reports the worker that did not start
+        print(f"loyalty backend worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+
+
+def _await_ready(children: dict[int, int]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    for pid, ready in children.items():
+        readable, _, _ = select.select([ready], [], [], max(0.0, deadline - time.monotonic()))
+        signalled = os.read(ready, 1) if readable else b""
+        os.close(ready)
+        if not signalled:
+            raise BackendServerError(f"loyalty backend worker {pid} did not start")
+
+
+def _stop_workers(children: dict[int, int]) -> None:
+    running = [pid for pid, state in children.items() if state != -1]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for pid in running:
+        while True:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done == pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.05)
 
 
 __all__ = ["BackendServer", "BackendServerError", "serve"]

@@ -95,6 +95,7 @@ steps:
         ),
         ("scenario: x\nscenario: y\nsteps: []\n", ":2: key 'scenario' given twice"),
         ("scenario: [unclosed\n", ":2:"),
+        ("a: &x [1, 2]\nb: [*x, *x]\n", ":2: aliases (*name) are not allowed"),
     ],
 )
 def test_a_bad_file_names_file_line_and_field(tmp_path: Path, text: str, message: str) -> None:

@@ -52,6 +52,14 @@ class _Map(dict[str, Any]):
 
 
 class _Loader(yaml.SafeLoader):
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.events.AliasEvent):  # an alias can expand a small file beyond any memory
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a scenario", mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Map:  # type: ignore[override]
         seen: set[object] = set()
         for key_node, _ in node.value:

@@ -637,6 +637,8 @@ class Register:
         "Will be sent" is a message queued or sent on the link; a link still owed (backend down), refused,
         or answered with no message gets the paper receipt, with the reason journaled.
         """
+        if record.data["delivery"].get("paperFallback"):
+            return  # printed (or owed to reprint) already: a recovery replaying this step prints no copy
         channel = "email" if "@" in (decision.customer_contact or "") else "sms"
         sent = [
             m

@@ -19,7 +19,15 @@ from register.backend.database import Database
 from register.backend.schema import purchases
 from register.config import LoyaltySettings, RegisterConfig
 from register.domain.decision import BuyerAnswer
-from register.sale import Identifier, Register, SaleError, SaleEvent, SaleOutcome, SaleRequest
+from register.sale import (
+    Identifier,
+    LoyaltyAnswer,
+    Register,
+    SaleError,
+    SaleEvent,
+    SaleOutcome,
+    SaleRequest,
+)
 
 from .conftest import LabClient
 from .relay import Relay
@@ -95,6 +103,13 @@ def test_refused_paper_gets_paper_when_the_backend_vanishes_before_the_link(
         assert delivery["paperFallback"] == "the loyalty backend has not taken the receipt link yet"
         assert len(lab.printed()) == printed_before + 1
         assert re.search(rf"ФП +{outcome.stamp.fp}\b", lab.printed()[-1].read_text(encoding="utf-8"))
+
+        # a recovery replaying the settlement (a crash before "done") prints no second copy
+        record = register.journal.sale(outcome.sale_id)
+        register._paper_unless_sent(
+            record, LoyaltyAnswer.from_journal(record.data["loyalty"]), outcome.decision
+        )
+        assert len(lab.printed()) == printed_before + 1
 
         # the OFD must not see the document before the backend holds its link (it would mail it too)
         queued = register.fn.unconfirmed_count()

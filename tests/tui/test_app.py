@@ -203,3 +203,30 @@ async def test_refund_by_fd_number_from_the_refund_dialog(lab: LabClient) -> Non
         await _type(pilot, "#original", fd)
         again = await _paid(pilot, app)
     assert "already refunded" in again
+
+
+async def test_paper_out_after_the_fiscal_document_is_reprinted_with_f9(lab: LabClient) -> None:
+    printer = lab.lab.printer
+    assert printer is not None
+    async with _app(lab).run_test(size=SIZE) as pilot:
+        app = await _ready(pilot)
+        assert app.register is not None
+        await _scan(pilot, "4600000000035x2")
+        await _member(pilot, app, "7000000000004")
+        printer.set_fault("paper-out", after_bytes=200)
+        try:
+            await pilot.press("f5")
+            await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked")
+            await pilot.press("escape")
+            outcome = await _paid(pilot, app)
+        finally:
+            printer.clear_fault()
+        assert "НЕ напечатан" in outcome and "F9" in outcome
+        owed = app.register.pending_reprints()
+        assert len(owed) == 1
+        printed = len(lab.printed())
+
+        await pilot.press("f9")
+        await _until(pilot, lambda: not app.register.pending_reprints(), "the reprint is done")
+    assert len(lab.printed()) == printed + 1
+    assert "Кофе зерновой" in lab.printed()[-1].read_text(encoding="utf-8")

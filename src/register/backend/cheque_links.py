@@ -15,10 +15,12 @@ Messages are only queued here; the sender delivers them after the transaction co
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
@@ -28,9 +30,9 @@ from register.backend.contacts import ContactKind
 from register.backend.members import Member, load_member
 from register.backend.offers import (
     BUILT_IN_OFFER_IDS,
+    E_RECEIPT_OFFER_IDS,
     EVENT_PURCHASE_COMPLETED,
-    built_in_offer,
-    offers_in_force,
+    in_force,
     render,
     template_values,
 )
@@ -41,9 +43,9 @@ from register.backend.purchases import (
     lock_record,
     same_document,
 )
-from register.backend.schema import cheque_links, messages
+from register.backend.schema import cheque_links, messages, offers, shop_settings
 from register.backend.settings import DeliveryMode
-from register.backend.shop import load_shop
+from register.backend.shop import SHOP_ROW_ID
 from register.backend.timeutil import parse_stored, utc_now, utc_now_text, utc_text
 
 _NO_CONTACT = {
@@ -70,6 +72,21 @@ _MESSAGES_OF = (
     )
     .where(messages.c.purchase_id == bindparam("record_id"))
     .order_by(messages.c.created_at, messages.c.channel, messages.c.id)
+)
+# The shop's name with the offers that may fire and the built-in e-receipt messages, in one statement.
+_CONFIG = (
+    select(shop_settings.c.shop_name, offers)
+    .select_from(
+        shop_settings.outerjoin(
+            offers,
+            or_(
+                and_(offers.c.event == EVENT_PURCHASE_COMPLETED, offers.c.active.is_(True)),
+                offers.c.id.in_(sorted(BUILT_IN_OFFER_IDS)),
+            ),
+        )
+    )
+    .where(shop_settings.c.id == SHOP_ROW_ID)
+    .order_by(offers.c.created_at)
 )
 
 
@@ -125,29 +142,53 @@ def store_link(
         )
     now = utc_now()
     loyalty_sends = record["delivery_mode"] == DeliveryMode.LOYALTY.value and record["member_id"]
-    if first_link and loyalty_sends:
-        member = load_member(conn, record["member_id"])
-        if member is not None:
-            _queue_offer_messages(conn, record, member, url, now)
-    found = link_messages(conn, record)
-    if found.e_receipt.owed and not found.e_receipt.message_ids:
-        _queue_built_in_receipt(conn, record, url, now)
+    if not first_link:
         found = link_messages(conn, record)
+        if found.e_receipt.owed and not found.e_receipt.message_ids:
+            _queue_built_in_receipt(conn, record, _config(conn, now), url, now)
+            found = link_messages(conn, record)
+        return found
+    # The first link: the record has no messages yet (they are made here, under the record's lock), so
+    # its messages are the ones queued now, not read back.
+    member = load_member(conn, record["member_id"]) if loyalty_sends else None
+    owed = owes_receipt(record)
+    config = _config(conn, now) if member is not None or owed else None
+    queued: list[dict[str, Any]] = []
+    if member is not None and config is not None:
+        for offer in config.in_force:
+            recipient = _recipient(member, offer["channel"])
+            queued.append(_queue(conn, record, offer, recipient, config.values(record, url), url, now))
+    found = _view_of(record, _in_order(queued))
+    if found.e_receipt.owed and not found.e_receipt.message_ids and config is not None:
+        queued.append(_queue_built_in_receipt(conn, record, config, url, now))
+        found = _view_of(record, _in_order(queued))
     return found
+
+
+def _in_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: (row["created_at"], row["channel"], row["id"]))
 
 
 def link_messages(conn: Connection, record: RowMapping) -> LinkMessages:
     """The record's messages, each marked whether it carries the e-receipt, and the e-receipt's state."""
+    rows = conn.execute(_MESSAGES_OF, {"record_id": record["id"]}).mappings()
+    return _view_of(record, rows)
+
+
+def _view_of(record: RowMapping, rows: Iterable[Mapping[str, Any]]) -> LinkMessages:
+    """The messages ``rows`` of the record (in the order of ``_MESSAGES_OF``) as ``link_messages`` tells
+    them."""
     channel, recipient = receipt_notifier(record)
     briefs = []
-    for row in conn.execute(_MESSAGES_OF, {"record_id": record["id"]}):
+    for row in rows:
         briefs.append(
             MessageBrief(
-                id=row.id,
-                channel=row.channel,
-                status=public_status(row.status, row.attempts),
-                kind="receipt" if row.offer_id in BUILT_IN_OFFER_IDS else "offer",
-                carries_receipt=channel is not None and (row.channel, row.recipient) == (channel, recipient),
+                id=row["id"],
+                channel=row["channel"],
+                status=public_status(row["status"], row["attempts"]),
+                kind="receipt" if row["offer_id"] in BUILT_IN_OFFER_IDS else "offer",
+                carries_receipt=channel is not None
+                and (row["channel"], row["recipient"]) == (channel, recipient),
             )
         )
     carrying = [brief for brief in briefs if brief.carries_receipt]
@@ -191,29 +232,50 @@ def public_status(stored: str, attempts: int = 0) -> str:
     return stored
 
 
-def _values(conn: Connection, record: RowMapping, url: str) -> dict[str, str]:
-    return template_values(
-        receipt_url=url,
-        total=record["total"],
-        when=parse_stored(record["cheque_datetime"]),
-        shop=load_shop(conn).shop_name,
-    )
+@dataclass(frozen=True, slots=True)
+class _Config:
+    """What the messages of a link are made from, read in one statement: the shop's name, the offers in
+    force and the built-in e-receipt messages (by channel)."""
+
+    shop_name: str
+    in_force: list[RowMapping]
+    built_in: dict[str, RowMapping]
+
+    def values(self, record: RowMapping, url: str) -> dict[str, str]:
+        return template_values(
+            receipt_url=url,
+            total=record["total"],
+            when=parse_stored(record["cheque_datetime"]),
+            shop=self.shop_name,
+        )
 
 
-def _queue_offer_messages(
-    conn: Connection, record: RowMapping, member: Member, url: str, now: datetime
-) -> None:
-    values = _values(conn, record, url)
-    for offer in offers_in_force(conn, EVENT_PURCHASE_COMPLETED, now):
-        _queue(conn, record, offer, _recipient(member, offer["channel"]), values, url, now)
+def _config(conn: Connection, now: datetime) -> _Config:
+    shop_name: str | None = None
+    active: list[RowMapping] = []
+    built_in: dict[str, RowMapping] = {}
+    for row in conn.execute(_CONFIG).mappings():
+        shop_name = row["shop_name"]
+        if row["id"] is None:
+            continue
+        if row["id"] in BUILT_IN_OFFER_IDS:
+            if E_RECEIPT_OFFER_IDS.get(row["channel"]) == row["id"]:
+                built_in[row["channel"]] = row
+        elif row["event"] == EVENT_PURCHASE_COMPLETED and row["active"]:
+            active.append(row)
+    if shop_name is None:
+        raise RuntimeError("the shop settings row is missing")
+    return _Config(shop_name, in_force(active, now), built_in)
 
 
-def _queue_built_in_receipt(conn: Connection, record: RowMapping, url: str, now: datetime) -> None:
+def _queue_built_in_receipt(
+    conn: Connection, record: RowMapping, config: _Config, url: str, now: datetime
+) -> dict[str, Any]:
     channel, recipient = receipt_notifier(record)
-    offer = built_in_offer(conn, channel or "")
+    offer = config.built_in.get(channel or "")
     if offer is None:  # a database without migration 2 cannot happen: the backend migrates at start
         raise RuntimeError(f"the built-in e-receipt message for {channel!r} is missing")
-    _queue(conn, record, offer, recipient, _values(conn, record, url), url, now)
+    return _queue(conn, record, offer, recipient, config.values(record, url), url, now)
 
 
 def _queue(
@@ -224,26 +286,26 @@ def _queue(
     values: dict[str, str],
     url: str,
     now: datetime,
-) -> None:
+) -> dict[str, Any]:
+    """Queue the offer's message; return the row as inserted."""
     channel = offer["channel"]
-    conn.execute(
-        _INSERT_MESSAGE,
-        {
-            "id": str(uuid.uuid4()),
-            "member_id": record["member_id"],
-            "purchase_id": record["id"],
-            "offer_id": offer["id"],
-            "channel": channel,
-            "recipient": recipient,
-            "subject": render(offer["subject"], values)[:400],
-            "body": render(offer["template"], values),
-            "link": url,
-            "status": "queued" if recipient else "failed",
-            "error": None if recipient else _NO_CONTACT.get(channel, "нет получателя"),
-            "created_at": utc_text(now),
-            "attempts": 0,
-        },
-    )
+    row = {
+        "id": str(uuid.uuid4()),
+        "member_id": record["member_id"],
+        "purchase_id": record["id"],
+        "offer_id": offer["id"],
+        "channel": channel,
+        "recipient": recipient,
+        "subject": render(offer["subject"], values)[:400],
+        "body": render(offer["template"], values),
+        "link": url,
+        "status": "queued" if recipient else "failed",
+        "error": None if recipient else _NO_CONTACT.get(channel, "нет получателя"),
+        "created_at": utc_text(now),
+        "attempts": 0,
+    }
+    conn.execute(_INSERT_MESSAGE, row)
+    return row
 
 
 def _recipient(member: Member, channel: str) -> str | None:

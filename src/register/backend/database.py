@@ -24,7 +24,6 @@ from sqlalchemy.engine import URL, make_url
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 40
 PG_POOL_OVERFLOW = 10
-_BEGIN_OPTION = "register_sqlite_begin"
 
 
 class DatabaseUrlError(ValueError):
@@ -66,7 +65,7 @@ class Database:
                 self.url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             )
             _install_sqlite_hooks(self.engine)
-            self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+            self._writer = self.engine
         else:
             # As many kept connections as requests can run at once (the thread pool's 40 threads): beyond
             # pool_size a connection is opened and closed per checkout, and PostgreSQL forks a process
@@ -103,12 +102,15 @@ class Database:
         if conn is None or conn.closed:
             conn = self._write_conn = self._writer.connect()
         with conn.begin():
+            _sqlite_begin(conn, "BEGIN IMMEDIATE")
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot for the queries inside."""
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, conn.begin():
+            if self.is_sqlite:
+                _sqlite_begin(conn, "BEGIN")
             yield conn
 
     def dispose(self) -> None:
@@ -122,9 +124,15 @@ class Database:
         self.engine.dispose()
 
 
+def _sqlite_begin(conn: Connection, begin: str) -> None:
+    # pysqlite's own transaction handling cannot emit BEGIN IMMEDIATE: it is switched off (on connect)
+    # and the transaction begun here, straight on the driver (the recipe in SQLAlchemy's SQLite dialect
+    # documentation, without its "begin" event listener: any engine event makes SQLAlchemy dispatch its
+    # execution events around every statement).
+    conn.connection.driver_connection.execute(begin)
+
+
 def _install_sqlite_hooks(engine: Engine) -> None:
-    # pysqlite's own transaction handling cannot emit BEGIN IMMEDIATE: switch it off and begin ourselves
-    # (the recipe in SQLAlchemy's SQLite dialect documentation).
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -134,8 +142,3 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Straight to the driver: exec_driver_sql would run SQLAlchemy's whole execution path per BEGIN.
-        conn.connection.driver_connection.execute(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))

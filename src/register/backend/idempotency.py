@@ -1,13 +1,14 @@
 """Idempotent register requests: the first answer to a (device, requestId) is stored and replayed.
 
-A request looks for a stored answer, does the work and inserts its ``pos_requests`` row with the answer,
-all in one transaction. On SQLite writes are serial (the write lock), so a duplicate finds the stored
-answer. On PostgreSQL two identical requests racing both find nothing; the second one's INSERT then waits
-on the first one's unique key and fails once it commits, which rolls back the second one's whole
-transaction, its work included, and it answers with the stored answer: two identical requests racing
-still make one purchase. (One INSERT with the answer instead of an INSERT to claim and an UPDATE to fill
-in: a statement less in every request.) A refusal (ApiError) rolls the work back and is stored in a
-transaction of its own, so a retry gets the same refusal.
+A request does the work and inserts its ``pos_requests`` row with the answer, in one transaction. A
+repeat's INSERT fails on the unique key (device, requestId), which rolls back the repeat's whole
+transaction, its work included, and it answers with the stored answer (DUPLICATE_CONFLICT when the
+requestId was used for another body): the work of a repeat never stands. Repeats are rare, so no
+request pays a look-up first. On PostgreSQL two identical requests racing are settled the same way: the
+second one's INSERT waits on the first one's unique key and fails once it commits, so two identical
+requests racing still make one purchase. (One INSERT with the answer instead of an INSERT to claim and
+an UPDATE to fill in: a statement less in every request.) A refusal (ApiError) rolls the work back and
+is stored in a transaction of its own, so a retry gets the same refusal.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _INSERT = insert(pos_requests)
 class Answer:
     status: int
     body: dict[str, Any]
+    text: str | None = None
+    """``body`` as JSON text, when it was serialised already (a fresh answer, stored so)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +65,13 @@ def request_key(device_id: int, request_id: str, endpoint: str, body: dict[str, 
 def run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any]]) -> Answer:
     """The stored answer for ``key``, or the answer of ``work`` (run and stored in one transaction).
 
-    The stored answer is looked up inside the writing transaction only: a replay is rare, and a separate
-    read first would cost every new request a transaction."""
+    Nothing is looked up first: a repeat's INSERT of its answer fails on the unique key, which rolls its
+    work back, and the stored answer is read then. A repeat is rare; a look-up would cost every request."""
     try:
         with db.write() as conn:
-            replay = _stored(conn, key)
-            if replay is not None:
-                return replay
             body = _work_or_conflict(conn, work)
-            _insert(conn, key, Answer(200, body))
-            return Answer(200, body)
+            text = _insert(conn, key, Answer(200, body))
+            return Answer(200, body, text)
     except ApiError as refusal:
         return _store_refusal(db, key, refusal)
     except IntegrityError:
@@ -132,12 +132,19 @@ def _stored(conn: Connection, key: RequestKey) -> Answer | None:
 
 
 def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
-    if refusal.code is ErrorCode.DUPLICATE_CONFLICT or refusal.transient:
+    if refusal.code is ErrorCode.DUPLICATE_CONFLICT:
+        raise refusal
+    if refusal.transient:  # not stored; a repeat's work may hit it before its stored answer is read
+        replay = _replay_if_stored(db, key)
+        if replay is not None:
+            return replay
         raise refusal
     return remember(db, key, Answer(refusal.status, refusal.body()))
 
 
-def _insert(conn: Connection, key: RequestKey, answer: Answer) -> None:
+def _insert(conn: Connection, key: RequestKey, answer: Answer) -> str:
+    """Store the answer; return its JSON text (compact, as the response is sent)."""
+    text = json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     conn.execute(
         _INSERT,
         {
@@ -146,10 +153,11 @@ def _insert(conn: Connection, key: RequestKey, answer: Answer) -> None:
             "endpoint": key.endpoint,
             "body_digest": key.body_digest,
             "status_code": answer.status,
-            "answer": json.dumps(answer.body, ensure_ascii=False),
+            "answer": text,
             "created_at": utc_now_text(),
         },
     )
+    return text
 
 
 def _key_params(key: RequestKey) -> dict[str, Any]:

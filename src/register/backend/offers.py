@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -97,7 +97,11 @@ def update_offer(conn: Connection, offer_id: str, fields: OfferFields) -> Offer:
 
 def offers_in_force(conn: Connection, event: str, moment: datetime) -> list[RowMapping]:
     """Active offers for ``event`` whose lifetime includes ``moment``."""
-    rows = conn.execute(_ACTIVE_FOR_EVENT, {"event": event}).mappings()
+    return in_force(conn.execute(_ACTIVE_FOR_EVENT, {"event": event}).mappings(), moment)
+
+
+def in_force(rows: Iterable[RowMapping], moment: datetime) -> list[RowMapping]:
+    """The offers of ``rows`` whose lifetime includes ``moment``."""
     return [
         row
         for row in rows

@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import partial
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Update, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend.database import Database
@@ -51,10 +51,29 @@ _DUE = (
     .order_by(messages.c.created_at, messages.c.id)
     .limit(BATCH)
 )
+# A batch is claimed in one statement per status it was read with (``queued``, ``retrying``): each
+# message only if its status is still the one read, so another sender's claim in between wins.
+_CLAIMABLE = (
+    messages.c.id.in_(bindparam("message_ids", expanding=True)),
+    messages.c.status == bindparam("expected"),
+)
 _CLAIM = (
     update(messages)
-    .where(messages.c.id == bindparam("message_id"), messages.c.status == bindparam("expected"))
-    .values(status="sending")
+    .where(*_CLAIMABLE)
+    .values(status="sending", claimed_at=bindparam("claim_time"))
+    .returning(messages.c.id)
+)
+_CLAIM_SENT = (  # SMS and push: claimed and delivered (into the outbox) in one transaction
+    update(messages)
+    .where(*_CLAIMABLE)
+    .values(
+        status="sent",
+        error=None,
+        sent_at=bindparam("claim_time"),
+        attempts=messages.c.attempts + 1,
+        next_attempt_at=None,
+    )
+    .returning(messages.c.id)
 )
 _SET_STATUS = update(messages).where(
     messages.c.id == bindparam("message_id"), messages.c.status == bindparam("expected")
@@ -133,25 +152,24 @@ class MessageSender:
         """SMS and push: into the outbox, the whole batch in one transaction."""
         if not batch:
             return 0
-        handled = 0
         with self._db.write() as conn:
-            for message in batch:
-                if not _set_status(
-                    conn, message["id"], message["status"], "sent", None, message["attempts"] + 1
-                ):
-                    continue
+            # Claimed and marked sent in one go: the outbox row is written in the same transaction.
+            claimed = _claim(conn, _CLAIM_SENT, batch)
+            if claimed:
                 conn.execute(
                     _INSERT_OUTBOX,
-                    {
-                        "message_id": message["id"],
-                        "channel": message["channel"],
-                        "recipient": message["recipient"],
-                        "text": message["body"],
-                        "created_at": utc_now_text(),
-                    },
+                    [
+                        {
+                            "message_id": message["id"],
+                            "channel": message["channel"],
+                            "recipient": message["recipient"],
+                            "text": message["body"],
+                            "created_at": utc_now_text(),
+                        }
+                        for message in claimed
+                    ],
                 )
-                handled += 1
-        return handled
+        return len(claimed)
 
     def _deliver_emails(self, batch: list[RowMapping]) -> int:
         """E-mails: claimed together, sent over one SMTP connection, outcomes stored together."""
@@ -174,15 +192,14 @@ class MessageSender:
                 else:
                     outcomes.append((message, None))
         with self._db.write() as conn:
-            for message, failure in outcomes:
-                self._store_outcome(conn, message, failure)
+            conn.execute(_SET_STATUS, [self._outcome(message, failure) for message, failure in outcomes])
         return len(claimed)
 
-    def _store_outcome(self, conn: Connection, message: RowMapping, failure: SendFailure | None) -> None:
+    def _outcome(self, message: RowMapping, failure: SendFailure | None) -> dict[str, object]:
+        """The parameters of ``_SET_STATUS`` that store a claimed e-mail's outcome."""
         attempts = message["attempts"] + 1
         if failure is None:
-            _set_status(conn, message["id"], "sending", "sent", None, attempts)
-            return
+            return _status_params(message["id"], "sending", "sent", None, attempts)
         settings = self._settings
         if failure.permanent or attempts >= settings.smtp_max_attempts:
             error = (
@@ -190,27 +207,19 @@ class MessageSender:
                 if failure.permanent
                 else f"{failure} (попыток: {attempts}, больше не повторяется)"
             )
-            _set_status(conn, message["id"], "sending", "failed", error, attempts)
-            return
+            return _status_params(message["id"], "sending", "failed", error, attempts)
         due = utc_text(utc_now() + timedelta(seconds=retry_delay(settings, attempts)))
-        _set_status(conn, message["id"], "sending", "retrying", str(failure), attempts, next_attempt_at=due)
         log.info("e-mail %s: attempt %d failed (%s), next at %s", message["id"], attempts, failure, due)
+        return _status_params(
+            message["id"], "sending", "retrying", str(failure), attempts, next_attempt_at=due
+        )
 
     def _claim(self, batch: list[RowMapping]) -> list[RowMapping]:
         """The messages of ``batch`` this sender claimed (``queued`` -> ``sending``); others are taken."""
         if not batch:
             return []
-        claimed_at = utc_now_text()
         with self._db.write() as conn:
-            return [
-                message
-                for message in batch
-                if conn.execute(
-                    _CLAIM,
-                    {"message_id": message["id"], "expected": message["status"], "claimed_at": claimed_at},
-                ).rowcount
-                == 1
-            ]
+            return _claim(conn, _CLAIM, batch)
 
     def _email(self, message: RowMapping) -> EmailMessage:
         settings = self._settings
@@ -304,8 +313,21 @@ class _SmtpSession:
             smtp.close()
 
 
-def _set_status(
-    conn: Connection,
+def _claim(conn: Connection, statement: Update, batch: list[RowMapping]) -> list[RowMapping]:
+    """The messages of ``batch`` ``statement`` changed: those still in the status they were read with;
+    the others are another sender's."""
+    claimed_at = utc_now_text()
+    ids: set[str] = set()
+    for expected in sorted({message["status"] for message in batch}):
+        wanted = [message["id"] for message in batch if message["status"] == expected]
+        result = conn.execute(
+            statement, {"message_ids": wanted, "expected": expected, "claim_time": claimed_at}
+        )
+        ids.update(result.scalars())
+    return [message for message in batch if message["id"] in ids]
+
+
+def _status_params(
     message_id: str,
     expected: str,
     status: str,
@@ -313,20 +335,16 @@ def _set_status(
     attempts: int,
     *,
     next_attempt_at: str | None = None,
-) -> bool:
-    result = conn.execute(
-        _SET_STATUS,
-        {
-            "message_id": message_id,
-            "expected": expected,
-            "status": status,
-            "error": error,
-            "sent_at": utc_now_text() if status == "sent" else None,
-            "attempts": attempts,
-            "next_attempt_at": next_attempt_at,
-        },
-    )
-    return result.rowcount == 1
+) -> dict[str, object]:
+    return {
+        "message_id": message_id,
+        "expected": expected,
+        "status": status,
+        "error": error,
+        "sent_at": utc_now_text() if status == "sent" else None,
+        "attempts": attempts,
+        "next_attempt_at": next_attempt_at,
+    }
 
 
 def _smtp_reason(recipients: dict[str, tuple[int, bytes]]) -> str:

@@ -9,7 +9,8 @@ from sqlalchemy import Connection, insert, select, update
 from register.backend.schema import shop_settings
 from register.backend.settings import DeliveryMode
 
-_ROW_ID = 1
+SHOP_ROW_ID = 1
+_ROW_ID = SHOP_ROW_ID
 _SELECT_ROW = select(shop_settings).where(shop_settings.c.id == _ROW_ID)  # built once, compiled once
 
 

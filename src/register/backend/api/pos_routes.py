@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy import Connection
@@ -67,15 +67,18 @@ def _once(
     endpoint: str,
     request: BaseModel,
     work: Callable[[Connection], BaseModel],
-) -> JSONResponse:
+) -> Response:
     body = request.model_dump(mode="json", exclude={"request_id"})
     key = request_key(device.id, str(request.request_id), endpoint, body)  # type: ignore[attr-defined]
     answer = run_once(backend.db, key, lambda conn: work(conn).model_dump(mode="json", by_alias=True))
-    backend.sender.wake()
+    if endpoint == "cheque-link":  # the only request that queues messages (besides offline-batch)
+        backend.sender.wake()
     return _respond(answer)
 
 
-def _respond(answer: Answer) -> JSONResponse:
+def _respond(answer: Answer) -> Response:
+    if answer.text is not None:  # serialised once already, as JSONResponse would
+        return Response(answer.text.encode(), status_code=answer.status, media_type="application/json")
     return JSONResponse(answer.body, status_code=answer.status)
 
 

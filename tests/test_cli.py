@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -185,3 +186,46 @@ def test_printer_options_only_the_driver_knows_are_usage_errors_too() -> None:
         assert done.exit_code == 2, done.output
         assert "flow='zzz', expected one of none, rtscts, xonxoff" in done.output
         assert "Traceback" not in done.output
+
+
+def test_journal_shows_each_decision_with_its_reason_and_the_delivery(tmp_path: Path) -> None:
+    from register.config import RegisterConfig
+    from register.journal import Journal, Stage
+
+    config = RegisterConfig(fn="serial:/dev/null", printer="file:/dev/null", journal=tmp_path / "j.sqlite3")
+    config_file = tmp_path / "register.toml"
+    config_file.write_text(config.to_toml(), encoding="utf-8")
+    missing = CliRunner().invoke(main, ["journal", "--config", str(config_file)])
+    assert missing.exit_code == 1 and "no journal at" in missing.output
+
+    book = Journal(config.journal)
+    suppressed = book.start("sale", {"lines": []})
+    book.advance(
+        suppressed,
+        Stage.DECIDED,
+        decision={"reason": "refused-paper-loyalty", "customer_contact": "anna@example.ru"},
+    )
+    book.advance(suppressed, Stage.FISCALISED, fiscal={"fd": 7})
+    book.advance(suppressed, Stage.DELIVERED, delivery={"printed": False, "reprintPending": False})
+    owed = book.start("sale", {"lines": []})
+    book.advance(owed, Stage.DECIDED, decision={"reason": "buyer-declined", "customer_contact": None})
+    book.advance(owed, Stage.FISCALISED, fiscal={"fd": 8})
+    book.advance(owed, Stage.DELIVERED, delivery={"printed": False, "reprintPending": True})
+    book.close()
+
+    listed = CliRunner().invoke(main, ["journal", "--config", str(config_file)])
+    assert listed.exit_code == 0, listed.output
+    first, second = listed.output.splitlines()
+    assert "FD 7" in first and "refused-paper-loyalty" in first
+    assert "paper: suppressed" in first and "1008: anna@example.ru" in first
+    assert "FD 8" in second and "paper: OWED (reprint)" in second and "1008: -" in second
+
+    steps = CliRunner().invoke(main, ["journal", "--config", str(config_file), "--sale", suppressed])
+    assert [line.split()[1] for line in steps.output.splitlines()[1:]] == [
+        "started",
+        "decided",
+        "fiscalised",
+        "delivered",
+    ]
+    rows = json.loads(CliRunner().invoke(main, ["journal", "--config", str(config_file), "--json"]).output)
+    assert [row["fiscal"]["fd"] for row in rows] == [8, 7]  # newest first

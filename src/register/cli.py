@@ -723,6 +723,78 @@ def reprint(config_path: Path, sale_id: str | None) -> None:
         raise click.ClickException(f"{left} paper receipt(s) still owed: fix the printer, run reprint again")
 
 
+@main.command("journal")
+@CONFIG
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True, help="How many sales.")
+@click.option("--sale", "sale_id", help="One sale: every step with its data.")
+@click.option("--json", "as_json", is_flag=True, help="The journal records as JSON.")
+def journal(config_path: Path, last: int, sale_id: str | None, as_json: bool) -> None:
+    """The register's journal: each sale's decision with its reason, and what was delivered.
+
+    What integrators read to prove suppression: the reason, whether paper came out, the contact in 1008.
+    """
+    import json
+
+    from register.journal import Journal, JournalError
+
+    cfg = _load_config(config_path)
+    if not cfg.journal.exists():
+        raise click.ClickException(f"no journal at {cfg.journal}: this register has made no sale yet")
+    try:
+        book = Journal(cfg.journal)
+        try:
+            if sale_id is not None:
+                record = book.sale(sale_id)
+                steps = [{"step": step, "at": at, "data": data} for step, at, data in book.steps(sale_id)]
+                if as_json:
+                    out = {"id": record.id, "kind": record.kind, "stage": record.stage.value, "steps": steps}
+                    click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+                    return
+                click.echo(f"{record.kind} {record.id}: {record.stage.value}")
+                for step in steps:
+                    click.echo(
+                        f"  {step['at']}  {step['step']:<15} {json.dumps(step['data'], ensure_ascii=False)}"
+                    )
+                return
+            records = book.sales(limit=last)
+        finally:
+            book.close()
+    except JournalError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        rows = [
+            {"id": r.id, "kind": r.kind, "stage": r.stage.value, "createdAt": r.created_at, **r.data}
+            for r in records
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for record in reversed(records):
+        click.echo(_journal_line(record))
+
+
+def _journal_line(record) -> str:  # type: ignore[no-untyped-def]
+    data = record.data
+    fiscal = data.get("fiscal") or {}
+    decision = data.get("decision") or {}
+    delivery = data.get("delivery") or {}
+    if delivery.get("printed"):
+        paper = "printed" + (" (fallback)" if delivery.get("paperFallback") else "")
+    elif delivery.get("reprintPending"):
+        paper = "OWED (reprint)"
+    elif delivery:
+        paper = "suppressed"
+    else:
+        paper = "-"
+    problems = data.get("problems") or []
+    return (
+        f"{record.created_at[:19]}  {record.kind:<6} {record.stage.value:<14} "
+        f"FD {fiscal.get('fd', '-')!s:<5} "
+        f"{decision.get('reason', data.get('aborted', '-'))}  paper: {paper}  "
+        f"1008: {decision.get('customer_contact') or '-'}"
+        + (f"  problems: {len(problems)}" if problems else "")
+    )
+
+
 # --- scenarios -------------------------------------------------------------------------------------
 
 

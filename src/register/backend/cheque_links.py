@@ -40,10 +40,15 @@ from register.backend.purchases import (
     Kind,
     Status,
     calculation_expired,
-    lock_record,
     same_document,
 )
-from register.backend.schema import cheque_links, messages, offers, shop_settings
+from register.backend.schema import (
+    cheque_links,
+    messages,
+    offers,
+    purchases,
+    shop_settings,
+)
 from register.backend.settings import DeliveryMode
 from register.backend.shop import SHOP_ROW_ID
 from register.backend.timeutil import parse_stored, utc_now, utc_now_text, utc_text
@@ -58,7 +63,13 @@ _PROGRESS = ("sent", "queued", "retrying", "failed")
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
-_LINK_URLS = select(cheque_links.c.url).where(cheque_links.c.purchase_id == bindparam("record_id"))
+# The record, locked, with the URLs of its links (a row per link; one with a null URL when it has none).
+_LOCK_WITH_LINKS = (
+    select(purchases, cheque_links.c.url.label("link_url"))
+    .select_from(purchases.outerjoin(cheque_links, cheque_links.c.purchase_id == purchases.c.id))
+    .where(purchases.c.id == bindparam("record_id"))
+    .with_for_update(of=purchases)
+)
 _INSERT_LINK = insert(cheque_links)
 _INSERT_MESSAGE = insert(messages)
 _MESSAGES_OF = (
@@ -80,7 +91,10 @@ _CONFIG = (
         shop_settings.outerjoin(
             offers,
             or_(
-                and_(offers.c.event == EVENT_PURCHASE_COMPLETED, offers.c.active.is_(True)),
+                and_(
+                    offers.c.event == EVENT_PURCHASE_COMPLETED,
+                    offers.c.active.is_(True),
+                ),
                 offers.c.id.in_(sorted(BUILT_IN_OFFER_IDS)),
             ),
         )
@@ -110,9 +124,10 @@ def store_link(
     """Store the link of a purchase or refund; fire the offers on its first link in mode LOYALTY, and
     make sure an owed e-receipt goes out. ``lifetime_seconds``: a calculation older than this (never
     confirmed) has expired and takes no link."""
-    record = lock_record(conn, record_id)
-    if record is None:
+    rows = conn.execute(_LOCK_WITH_LINKS, {"record_id": record_id}).mappings().all()
+    if not rows:
         raise errors.purchase_not_found(record_id)
+    record = rows[0]
     if record["status"] == Status.CANCELLED:
         raise errors.wrong_state(f"Покупка {record_id} отменена: ссылка на чек не принимается")
     if record["status"] == Status.EXPIRED or calculation_expired(record, lifetime_seconds):
@@ -125,7 +140,7 @@ def store_link(
         )
     if record["fiscal_fn"] is not None and not same_document(record, fiscal):
         raise errors.wrong_state(f"Запись {record_id} относится к другому фискальному документу")
-    urls = {row_url for (row_url,) in conn.execute(_LINK_URLS, {"record_id": record_id})}
+    urls = {row["link_url"] for row in rows if row["link_url"] is not None}
     first_link = not urls
     if url not in urls:
         conn.execute(

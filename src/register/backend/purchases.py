@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
@@ -53,7 +53,24 @@ OPERATION_SALE_RETURN = 2
 _LOCK_RECORD = select(purchases).where(purchases.c.id == bindparam("record_id")).with_for_update()
 _RECORD_BY_DOCUMENT = (
     select(purchases)
-    .where(purchases.c.fiscal_fn == bindparam("fn"), purchases.c.fiscal_fd == bindparam("fd"))
+    .where(
+        purchases.c.fiscal_fn == bindparam("fn"),
+        purchases.c.fiscal_fd == bindparam("fd"),
+    )
+    .with_for_update()
+)
+# The purchase to confirm and any record its fiscal document is attached to, locked, in one statement.
+_LOCK_RECORD_AND_DOCUMENT = (
+    select(purchases)
+    .where(
+        or_(
+            purchases.c.id == bindparam("record_id"),
+            and_(
+                purchases.c.fiscal_fn == bindparam("fn"),
+                purchases.c.fiscal_fd == bindparam("fd"),
+            ),
+        )
+    )
     .with_for_update()
 )
 _INSERT_RECORD = insert(purchases)
@@ -155,28 +172,51 @@ def calculate(conn: Connection, device_id: int, cheque: ChequeFields) -> Calcula
 
 
 def confirm(
-    conn: Connection, purchase_id: str, fiscal: Fiscal, *, lifetime_seconds: float | None = None
+    conn: Connection,
+    purchase_id: str,
+    fiscal: Fiscal,
+    *,
+    lifetime_seconds: float | None = None,
 ) -> ConfirmAnswer:
     """Settle a calculated purchase with its fiscal document. ``lifetime_seconds``: a calculation older
     than this has expired (PURCHASE_EXPIRED), whether or not the sweep has marked it yet."""
-    record = lock_record(conn, purchase_id)
+    found = conn.execute(
+        _LOCK_RECORD_AND_DOCUMENT,
+        {"record_id": purchase_id, "fn": fiscal.fn, "fd": fiscal.fd},
+    ).mappings()
+    record, other = None, None
+    for row in found:
+        if row["id"] == purchase_id:
+            record = row
+        else:
+            other = row  # (fn, fd) is unique: one other record at most
     if record is None or record["kind"] != Kind.PURCHASE:
         raise errors.purchase_not_found(purchase_id)
     _require_operation(fiscal, OPERATION_SALE, "подтверждения покупки")
     _require_fiscal_total(fiscal, record["total"])
     if record["status"] == Status.CONFIRMED:
         if same_document(record, fiscal):
-            return ConfirmAnswer(purchase_id=purchase_id, status="CONFIRMED", points_earned=record["points"])
+            return ConfirmAnswer(
+                purchase_id=purchase_id,
+                status="CONFIRMED",
+                points_earned=record["points"],
+            )
         raise errors.wrong_state(f"Покупка {purchase_id} уже подтверждена другим фискальным документом")
     if record["status"] == Status.EXPIRED or calculation_expired(record, lifetime_seconds):
         raise errors.purchase_expired(purchase_id)
     if record["status"] != Status.CALCULATED:
         raise errors.wrong_state(f"Покупка {purchase_id} отменена: подтвердить её нельзя")
-    _require_document_unused(conn, fiscal, purchase_id)
+    if other is not None:
+        raise _document_used(fiscal, other["id"])
     points = points_for(record["total"]) if record["member_id"] else 0
     conn.execute(
         _UPDATE_RECORD,
-        {"record_id": purchase_id, "status": Status.CONFIRMED, "points": points, **_fiscal_columns(fiscal)},
+        {
+            "record_id": purchase_id,
+            "status": Status.CONFIRMED,
+            "points": points,
+            **_fiscal_columns(fiscal),
+        },
     )
     if points:
         conn.execute(_ADD_POINTS, {"member_id_": record["member_id"], "points_": points})
@@ -298,7 +338,8 @@ def _find_original(conn: Connection, fields: RefundFields) -> RowMapping:
 def _refunded_so_far(conn: Connection, purchase_id: str) -> tuple[int, int]:
     total, points = conn.execute(
         select(
-            func.coalesce(func.sum(purchases.c.total), 0), func.coalesce(func.sum(purchases.c.points), 0)
+            func.coalesce(func.sum(purchases.c.total), 0),
+            func.coalesce(func.sum(purchases.c.points), 0),
         ).where(and_(purchases.c.original_id == purchase_id, purchases.c.kind == Kind.REFUND))
     ).one()
     return int(total), int(points)
@@ -322,9 +363,11 @@ def _require_fiscal_total(fiscal: Fiscal, total: int) -> None:
 def _require_document_unused(conn: Connection, fiscal: Fiscal, own_id: str | None) -> None:
     other = record_by_document(conn, fiscal.fn, fiscal.fd)
     if other is not None and other["id"] != own_id:
-        raise errors.wrong_state(
-            f"Фискальный документ ФН {fiscal.fn} ФД {fiscal.fd} уже учтён в {other['id']}"
-        )
+        raise _document_used(fiscal, other["id"])
+
+
+def _document_used(fiscal: Fiscal, other_id: str) -> errors.ApiError:
+    return errors.wrong_state(f"Фискальный документ ФН {fiscal.fn} ФД {fiscal.fd} уже учтён в {other_id}")
 
 
 def same_document(record: RowMapping, fiscal: Fiscal) -> bool:

@@ -76,6 +76,16 @@ class LabClient:
             "items"
         ]
 
+    def settled_messages(self, card: str, link: str, *, wait: float = 10.0) -> list[dict]:
+        """The member's messages for ``link`` once none is queued or retrying any more (bounded wait):
+        the backend sends in the background."""
+        deadline = time.monotonic() + wait
+        while True:
+            found = [m for m in self.crm_messages(card) if m["link"] == link]
+            if all(m["status"] in ("sent", "failed") for m in found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
     def set_mode(self, mode: str) -> None:
         current = self.http.get("/crm/v1/settings", headers=self.staff).json()
         answer = self.http.put("/crm/v1/settings", json={**current, "deliveryMode": mode}, headers=self.staff)

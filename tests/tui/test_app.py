@@ -73,6 +73,14 @@ async def _paid(pilot: Pilot, app: RegisterApp) -> str:
     return _text(app, "#outcome")
 
 
+async def _pay_paper(pilot: Pilot, app: RegisterApp, key: str = "f5") -> str:
+    """Pay; the buyer is asked about an e-receipt and takes paper (Esc); the outcome panel's text."""
+    await pilot.press(key)
+    await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked")
+    await pilot.press("escape")
+    return await _paid(pilot, app)
+
+
 async def _member(pilot: Pilot, app: RegisterApp, card: str) -> None:
     await pilot.press("f2")
     await _type(pilot, "#card", card)
@@ -123,10 +131,7 @@ async def test_member_keeping_paper_is_asked_and_escape_prints_paper(lab: LabCli
         app = await _ready(pilot)
         await _scan(pilot, "4600000000035")
         await _member(pilot, app, "7000000000004")
-        await pilot.press("f6")
-        await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked")
-        await pilot.press("escape")
-        outcome = await _paid(pilot, app)
+        outcome = await _pay_paper(pilot, app, "f6")
     assert "чек напечатан" in outcome and "buyer-declined" in outcome
     assert len(lab.printed()) == printed + 1
     assert "Кофе зерновой" in lab.printed()[-1].read_text(encoding="utf-8")
@@ -165,10 +170,7 @@ async def test_printer_out_of_paper_refuses_the_sale_and_keeps_the_cart(lab: Lab
             bar = app.query_one(DeviceBar)
             await _until(pilot, lambda: bar.state_of("printer") == "error", "the bar shows the printer")
             await _member(pilot, app, "7000000000004")
-            await pilot.press("f5")
-            await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked")
-            await pilot.press("escape")
-            outcome = await _paid(pilot, app)
+            outcome = await _pay_paper(pilot, app)
         finally:
             printer.clear_fault()
         assert "Чек не пробит" in outcome and "printer not ready" in outcome
@@ -177,10 +179,7 @@ async def test_printer_out_of_paper_refuses_the_sale_and_keeps_the_cart(lab: Lab
 
         app.refresh_devices()
         await _until(pilot, lambda: bar.state_of("printer") == "ready", "the printer is back")
-        await pilot.press("f5")
-        await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked again")
-        await pilot.press("escape")
-        assert "чек напечатан" in await _paid(pilot, app)
+        assert "чек напечатан" in await _pay_paper(pilot, app)
 
 
 async def test_refund_by_fd_number_from_the_refund_dialog(lab: LabClient) -> None:
@@ -188,10 +187,7 @@ async def test_refund_by_fd_number_from_the_refund_dialog(lab: LabClient) -> Non
         app = await _ready(pilot)
         await _scan(pilot, "4600000000066x4")
         await _member(pilot, app, "7000000000004")
-        await pilot.press("f5")
-        await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked")
-        await pilot.press("escape")
-        sale = await _paid(pilot, app)
+        sale = await _pay_paper(pilot, app)
         fd = sale.split("ФД ")[1].split()[0]
 
         await pilot.press("f8")
@@ -215,10 +211,7 @@ async def test_paper_out_after_the_fiscal_document_is_reprinted_with_f9(lab: Lab
         await _member(pilot, app, "7000000000004")
         printer.set_fault("paper-out", after_bytes=200)
         try:
-            await pilot.press("f5")
-            await _until(pilot, lambda: isinstance(app.screen, BuyerPrompt), "the buyer is asked")
-            await pilot.press("escape")
-            outcome = await _paid(pilot, app)
+            outcome = await _pay_paper(pilot, app)
         finally:
             printer.clear_fault()
         assert "НЕ напечатан" in outcome and "F9" in outcome

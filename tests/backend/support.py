@@ -202,6 +202,12 @@ class LabClient:
         self.confirm(purchase_id, fiscal)
         return purchase_id, fiscal
 
+    def refund_all(self, purchase_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A whole refund of the purchase (1054 = 2): (the refund answer, its fiscal document)."""
+        fiscal = self.fiscal(total=TOTAL, operation=2)
+        body = {"requestId": new_id(), "originalPurchaseId": purchase_id, "lines": LINES, "total": TOTAL}
+        return self.ok("refund", {**body, "fiscal": fiscal}), fiscal
+
     # --- staff and members ----------------------------------------------------------------------------
 
     def staff_headers(self) -> dict[str, str]:

@@ -13,13 +13,10 @@ from tests.backend.support import (
     CARD_BORIS,
     CARD_GLEB,
     CARD_VERA,
-    LINES,
-    TOTAL,
     LabClient,
     SmtpSink,
     free_port,
     lab_backend,
-    new_id,
     serving,
 )
 
@@ -210,17 +207,7 @@ def test_a_temporary_refusal_is_retried_and_the_email_sent_once(
 def test_a_refund_link_sends_the_return_receipt(lab: LabClient) -> None:
     assert lab.sink is not None
     purchase_id, _ = lab.sale(CARD_ANNA)
-    refund_fiscal = lab.fiscal(total=TOTAL, operation=2)
-    refund = lab.ok(
-        "refund",
-        {
-            "requestId": new_id(),
-            "originalPurchaseId": purchase_id,
-            "lines": LINES,
-            "total": TOTAL,
-            "fiscal": refund_fiscal,
-        },
-    )
+    refund, refund_fiscal = lab.refund_all(purchase_id)
 
     lab.link(refund["refundId"], refund_fiscal, url="https://check.ofd.lab/r/return-1")
 
@@ -327,17 +314,7 @@ def test_a_refund_of_a_refused_paper_purchase_gets_the_built_in_e_receipt(lab: L
     assert lab.sink is not None
     lab.set_offer_active("email", False)
     purchase_id, _ = lab.sale(CARD_ANNA)
-    refund_fiscal = lab.fiscal(total=TOTAL, operation=2)
-    refund = lab.ok(
-        "refund",
-        {
-            "requestId": new_id(),
-            "originalPurchaseId": purchase_id,
-            "lines": LINES,
-            "total": TOTAL,
-            "fiscal": refund_fiscal,
-        },
-    )
+    refund, refund_fiscal = lab.refund_all(purchase_id)
 
     answer = lab.link(refund["refundId"], refund_fiscal, url="https://check.ofd.lab/r/return-built-in")
 

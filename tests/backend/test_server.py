@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from register.backend import BackendServer, BackendServerError, BackendSettings
@@ -74,3 +76,37 @@ def test_smtp_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     settings = BackendSettings().with_smtp_from_env()
 
     assert (settings.smtp_host, settings.smtp_port) == ("10.0.0.5", 2525)
+
+
+def test_serve_spreads_the_connections_over_its_worker_processes(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'loyalty.sqlite3'}"
+    env = {**os.environ, "REGISTER_LOYALTY_WORKERS": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, db_url], stdout=subprocess.PIPE, text=True, env=env
+    )
+    clients: list[httpx.Client] = []
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip().removeprefix("loyalty: ")
+        port = int(base_url.rsplit(":", 1)[1])
+        for _ in range(24):  # each its own connection, kept open
+            client = httpx.Client(base_url=base_url, timeout=10)
+            assert client.get("/openapi.json").status_code == 200
+            clients.append(client)
+        parent = psutil.Process(process.pid)
+        serving = {
+            proc.pid: sum(
+                1 for c in proc.net_connections("tcp") if c.laddr.port == port and c.status == "ESTABLISHED"
+            )
+            for proc in [parent, *parent.children()]
+        }
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert len(serving) == 2 and sum(serving.values()) == 24
+    assert min(serving.values()) > 0, serving  # all 24 on one of two sockets: odds of 1 in 8 million

@@ -19,8 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from register.backend.api import crm_routes, member_routes, pos_routes
+from register.backend.api.direct import DirectRoutes, direct_routes
 from register.backend.auth import DeviceAuthenticator
 from register.backend.context import Backend
 from register.backend.database import Database
@@ -51,7 +53,7 @@ _CODE_OF_STATUS = {
 }
 
 
-def make_app(settings: BackendSettings) -> FastAPI:
+def make_app(settings: BackendSettings) -> BackendApp:
     """The service over ``settings.db_url``, migrated and seeded, ready for uvicorn or a test client."""
     db = Database(settings.db_url)
     migrate(db)
@@ -84,20 +86,49 @@ def make_app(settings: BackendSettings) -> FastAPI:
             backend.sender.stop()
             db.dispose()
 
-    app = FastAPI(title=TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = BackendApp(title=TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.backend = backend
     app.include_router(pos_routes.router)
     app.include_router(member_routes.router)
     app.include_router(crm_routes.router)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.direct = DirectRoutes(
+        super(BackendApp, app).__call__,
+        backend,
+        direct_routes(pos_routes.router.routes, pos_routes.DIRECT_PATHS),
+        error_response=endpoint_error_response,
+    )
     return app
+
+
+class BackendApp(FastAPI):
+    """The FastAPI app whose register requests go through ``DirectRoutes`` first (see there)."""
+
+    direct: DirectRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.direct is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.direct(scope, receive, send)
+
+
+def endpoint_error_response(exc: Exception) -> JSONResponse:
+    """The answer to an exception out of an endpoint: a refusal's own, else 500 INTERNAL."""
+    if isinstance(exc, ApiError):
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+    log.error("unhandled error", exc_info=exc)
+    return JSONResponse(
+        {"errorCode": ErrorCode.INTERNAL.value, "message": "Внутренняя ошибка сервиса лояльности"},
+        status_code=500,
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+        return endpoint_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -117,11 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        return JSONResponse(
-            {"errorCode": ErrorCode.INTERNAL.value, "message": "Внутренняя ошибка сервиса лояльности"},
-            status_code=500,
-        )
+        return endpoint_error_response(exc)
 
 
 _HTTP_MESSAGES = {

@@ -99,8 +99,9 @@ class BackendServer:
         self.stop()
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A bound TCP socket for uvicorn, so that a busy port is an error of ``start()``, not of a thread."""
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound TCP socket for uvicorn, so that a busy port is an error of ``start()``, not of a thread.
+    ``reuse_port``: one of several sockets on one port, each with its own queue of connections."""
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         listener = socket.socket(family, kind, proto)
@@ -108,12 +109,29 @@ def _listen(host: str, port: int) -> socket.socket:
         raise BackendServerError(f"cannot listen on {host}:{port}: {exc}") from None
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind(address)
     except OSError as exc:
         listener.close()
         raise BackendServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     listener.set_inheritable(True)
     return listener
+
+
+def _worker_listeners(host: str, port: int, workers: int) -> list[socket.socket]:
+    """One socket per worker on one port (the first one's, when ``port`` is 0); none for one worker."""
+    if workers < 2:
+        return []
+    listeners = [_listen(host, port, reuse_port=True)]
+    try:
+        bound_port = listeners[0].getsockname()[1]
+        listeners += [_listen(host, bound_port, reuse_port=True) for _ in range(workers - 1)]
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
 
 
 def default_workers() -> int:
@@ -134,11 +152,13 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
     """Serve until SIGTERM or SIGINT, printing ``loyalty: http://HOST:PORT`` once accepting. Main thread
     only. The SMTP server is taken from $REGISTER_LOYALTY_SMTP_HOST / $REGISTER_LOYALTY_SMTP_PORT.
 
-    ``workers`` processes (default: ``default_workers()``) accept on one listening socket: one Python
-    process runs on one core at a time (the GIL), so a second process is what puts the second core to
-    work. The extra workers are forked before any engine or thread exists; each builds its own app
-    (migration and seeding are serialised by the start-up lock), and they stop with this process. The
-    message senders of the workers share the queue safely: a message is claimed by a conditional UPDATE.
+    ``workers`` processes (default: ``default_workers()``) serve one port, each on its own listening
+    socket (SO_REUSEPORT: the kernel spreads the connections evenly over them; on one shared socket the
+    process that happened to be idle when the registers connected kept most of them). One Python process
+    runs on one core at a time (the GIL), so a second process is what puts the second core to work. The
+    extra workers are forked before any engine or thread exists; each builds its own app (migration and
+    seeding are serialised by the start-up lock), and they stop with this process. The message senders
+    of the workers share the queue safely: a message is claimed by a conditional UPDATE.
     """
     settings = BackendSettings(db_url=db_url or "", host=host, port=port, seed=seed).with_smtp_from_env()
     workers = workers if workers is not None else default_workers()
@@ -152,16 +172,21 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    listener = _listen(settings.host, settings.port) if workers > 1 else None
+    listeners = _worker_listeners(settings.host, settings.port, workers)
+    listener = listeners[0] if listeners else None
     children: dict[int, int] = {}  # pid -> the read end of its "ready" pipe
     try:
-        for _ in range(workers - 1):
+        for own in listeners[1:]:
             ready_read, ready_write = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the forked worker
                 os.close(ready_read)
-                _run_worker(settings, listener, ready_write, stop)
+                for other in listeners:
+                    if other is not own:
+                        other.close()
+                _run_worker(settings, own, ready_write, stop)
             os.close(ready_write)
+            own.close()  # the worker's now: a connection queued on it is the worker's to accept
             children[pid] = ready_read
         server = BackendServer(settings, listener)
         try:
@@ -179,8 +204,8 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
             _stop_workers(children)
             server.stop()
     finally:
-        if listener is not None:
-            listener.close()
+        for each in listeners:
+            each.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

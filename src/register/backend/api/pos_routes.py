@@ -44,6 +44,11 @@ router = APIRouter(prefix="/pos/v1", tags=["pos"])
 _basic = HTTPBasic(auto_error=False, description="Register: device code and secret.")
 
 BackendDep = Annotated[Backend, Depends(backend_of)]
+DIRECT_PATHS = tuple(
+    f"{router.prefix}/{name}"
+    for name in ("balance", "calculate", "confirm", "cancel", "refund", "cheque-link")
+)
+"""Served by ``direct.DirectRoutes`` when well-formed: short requests a register sends with every sale."""
 
 
 async def current_device(

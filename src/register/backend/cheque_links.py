@@ -36,6 +36,7 @@ from register.backend.offers import (
     render,
     template_values,
 )
+from register.backend.prepared import Prepared
 from register.backend.purchases import (
     Kind,
     Status,
@@ -64,15 +65,15 @@ _PROGRESS = ("sent", "queued", "retrying", "failed")
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
 # The record, locked, with the URLs of its links (a row per link; one with a null URL when it has none).
-_LOCK_WITH_LINKS = (
+_LOCK_WITH_LINKS = Prepared(
     select(purchases, cheque_links.c.url.label("link_url"))
     .select_from(purchases.outerjoin(cheque_links, cheque_links.c.purchase_id == purchases.c.id))
     .where(purchases.c.id == bindparam("record_id"))
     .with_for_update(of=purchases)
 )
-_INSERT_LINK = insert(cheque_links)
-_INSERT_MESSAGE = insert(messages)
-_MESSAGES_OF = (
+_INSERT_LINK = Prepared(insert(cheque_links))
+_INSERT_MESSAGE = Prepared(insert(messages))
+_MESSAGES_OF = Prepared(
     select(
         messages.c.id,
         messages.c.channel,
@@ -85,7 +86,7 @@ _MESSAGES_OF = (
     .order_by(messages.c.created_at, messages.c.channel, messages.c.id)
 )
 # The shop's name with the offers that may fire and the built-in e-receipt messages, in one statement.
-_CONFIG = (
+_CONFIG = Prepared(
     select(shop_settings.c.shop_name, offers)
     .select_from(
         shop_settings.outerjoin(
@@ -124,7 +125,7 @@ def store_link(
     """Store the link of a purchase or refund; fire the offers on its first link in mode LOYALTY, and
     make sure an owed e-receipt goes out. ``lifetime_seconds``: a calculation older than this (never
     confirmed) has expired and takes no link."""
-    rows = conn.execute(_LOCK_WITH_LINKS, {"record_id": record_id}).mappings().all()
+    rows = _LOCK_WITH_LINKS.execute(conn, {"record_id": record_id}).all()
     if not rows:
         raise errors.purchase_not_found(record_id)
     record = rows[0]
@@ -143,8 +144,8 @@ def store_link(
     urls = {row["link_url"] for row in rows if row["link_url"] is not None}
     first_link = not urls
     if url not in urls:
-        conn.execute(
-            _INSERT_LINK,
+        _INSERT_LINK.execute(
+            conn,
             {
                 "purchase_id": record_id,
                 "url": url,
@@ -160,11 +161,11 @@ def store_link(
     if not first_link:
         found = link_messages(conn, record)
         if found.e_receipt.owed and not found.e_receipt.message_ids:
-            _queue_built_in_receipt(conn, record, _config(conn, now), url, now)
+            _INSERT_MESSAGE.execute(conn, _built_in_receipt(record, _config(conn, now), url, now))
             found = link_messages(conn, record)
         return found
     # The first link: the record has no messages yet (they are made here, under the record's lock), so
-    # its messages are the ones queued now, not read back.
+    # its messages are the ones queued now, not read back, and they are inserted together.
     member = load_member(conn, record["member_id"]) if loyalty_sends else None
     owed = owes_receipt(record)
     config = _config(conn, now) if member is not None or owed else None
@@ -172,11 +173,12 @@ def store_link(
     if member is not None and config is not None:
         for offer in config.in_force:
             recipient = _recipient(member, offer["channel"])
-            queued.append(_queue(conn, record, offer, recipient, config.values(record, url), url, now))
+            queued.append(_message(record, offer, recipient, config.values(record, url), url, now))
     found = _view_of(record, _in_order(queued))
     if found.e_receipt.owed and not found.e_receipt.message_ids and config is not None:
-        queued.append(_queue_built_in_receipt(conn, record, config, url, now))
+        queued.append(_built_in_receipt(record, config, url, now))
         found = _view_of(record, _in_order(queued))
+    _INSERT_MESSAGE.execute(conn, queued)
     return found
 
 
@@ -186,7 +188,7 @@ def _in_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def link_messages(conn: Connection, record: RowMapping) -> LinkMessages:
     """The record's messages, each marked whether it carries the e-receipt, and the e-receipt's state."""
-    rows = conn.execute(_MESSAGES_OF, {"record_id": record["id"]}).mappings()
+    rows = _MESSAGES_OF.execute(conn, {"record_id": record["id"]})
     return _view_of(record, rows)
 
 
@@ -269,7 +271,7 @@ def _config(conn: Connection, now: datetime) -> _Config:
     shop_name: str | None = None
     active: list[RowMapping] = []
     built_in: dict[str, RowMapping] = {}
-    for row in conn.execute(_CONFIG).mappings():
+    for row in _CONFIG.execute(conn):
         shop_name = row["shop_name"]
         if row["id"] is None:
             continue
@@ -283,18 +285,16 @@ def _config(conn: Connection, now: datetime) -> _Config:
     return _Config(shop_name, in_force(active, now), built_in)
 
 
-def _queue_built_in_receipt(
-    conn: Connection, record: RowMapping, config: _Config, url: str, now: datetime
-) -> dict[str, Any]:
+def _built_in_receipt(record: RowMapping, config: _Config, url: str, now: datetime) -> dict[str, Any]:
+    """The row of the built-in e-receipt message to the record's notifier."""
     channel, recipient = receipt_notifier(record)
     offer = config.built_in.get(channel or "")
     if offer is None:  # a database without migration 2 cannot happen: the backend migrates at start
         raise RuntimeError(f"the built-in e-receipt message for {channel!r} is missing")
-    return _queue(conn, record, offer, recipient, config.values(record, url), url, now)
+    return _message(record, offer, recipient, config.values(record, url), url, now)
 
 
-def _queue(
-    conn: Connection,
+def _message(
     record: RowMapping,
     offer: RowMapping,
     recipient: str | None,
@@ -302,7 +302,7 @@ def _queue(
     url: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Queue the offer's message; return the row as inserted."""
+    """The row of the offer's message, queued (or failed at once when there is no recipient)."""
     channel = offer["channel"]
     row = {
         "id": str(uuid.uuid4()),
@@ -319,7 +319,6 @@ def _queue(
         "created_at": utc_text(now),
         "attempts": 0,
     }
-    conn.execute(_INSERT_MESSAGE, row)
     return row
 
 

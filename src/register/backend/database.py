@@ -69,9 +69,15 @@ class Database:
         else:
             # As many kept connections as requests can run at once (the thread pool's 40 threads): beyond
             # pool_size a connection is opened and closed per checkout, and PostgreSQL forks a process
-            # for each one.
+            # for each one. No pre-ping (a round trip per transaction): a connection found lost
+            # invalidates the whole pool, and a register request is run once more on a new one
+            # (``idempotency.run_once``).
             self.engine = create_engine(
-                self.url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW, pool_pre_ping=True
+                self.url,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=PG_POOL_OVERFLOW,
+                pool_use_lifo=True,
+                connect_args={"prepare_threshold": 1},
             )
             self._writer = self.engine
 

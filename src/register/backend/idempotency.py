@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from register.backend import errors
 from register.backend.database import Database
 from register.backend.errors import ApiError, ErrorCode
+from register.backend.prepared import Prepared
 from register.backend.schema import pos_requests
 from register.backend.timeutil import utc_now_text
+
+log = logging.getLogger(__name__)
 
 _CLAIMED = 0  # status_code of a claim without its answer (rows of earlier versions only)
 
@@ -36,7 +40,7 @@ _KEY_MATCHES = (
     pos_requests.c.request_id == bindparam("key_request"),
 )
 _SELECT_STORED = select(pos_requests).where(*_KEY_MATCHES)
-_INSERT = insert(pos_requests)
+_INSERT = Prepared(insert(pos_requests))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,21 @@ def run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[st
     """The stored answer for ``key``, or the answer of ``work`` (run and stored in one transaction).
 
     Nothing is looked up first: a repeat's INSERT of its answer fails on the unique key, which rolls its
-    work back, and the stored answer is read then. A repeat is rare; a look-up would cost every request."""
+    work back, and the stored answer is read then. A repeat is rare; a look-up would cost every request.
+
+    A connection found lost (the database restarted) is run once more on a new connection: safe, since
+    the work and its answer commit together. Had the lost transaction committed after all, the second
+    run's INSERT meets the stored answer and replays it."""
+    try:
+        return _run_once(db, key, work)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("database connection lost during %s %s; running it again", key.endpoint, key.request_id)
+        return _run_once(db, key, work)
+
+
+def _run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any]]) -> Answer:
     try:
         with db.write() as conn:
             body = _work_or_conflict(conn, work)
@@ -145,8 +163,8 @@ def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
 def _insert(conn: Connection, key: RequestKey, answer: Answer) -> str:
     """Store the answer; return its JSON text (compact, as the response is sent)."""
     text = json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    conn.execute(
-        _INSERT,
+    _INSERT.execute(
+        conn,
         {
             "device_id": key.device_id,
             "request_id": key.request_id,

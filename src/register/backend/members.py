@@ -23,6 +23,7 @@ from register.backend.contacts import (
     normalise_email,
     normalise_phone,
 )
+from register.backend.prepared import Prepared
 from register.backend.schema import cards, members
 from register.backend.settings import DeliveryMode
 
@@ -31,12 +32,17 @@ _CARD_IDENTIFIERS = frozenset({"CardNumber", "CardBarCode", "QrCode"})
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every request.
 _BY_ID = select(members).where(members.c.id == bindparam("member_id"))
-_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
-_BY_CARD = (
+_LOAD = Prepared(_BY_ID)
+_LOAD_FOR_UPDATE = Prepared(_BY_ID.with_for_update())
+_BY_CARD = Prepared(
     select(members).join(cards, cards.c.member_id == members.c.id).where(cards.c.number == bindparam("card"))
 )
-_BY_PHONE = select(members).where(members.c.phone == bindparam("phone"), members.c.phone_confirmed.is_(True))
-_BY_EMAIL = select(members).where(members.c.email == bindparam("email"), members.c.email_confirmed.is_(True))
+_BY_PHONE = Prepared(
+    select(members).where(members.c.phone == bindparam("phone"), members.c.phone_confirmed.is_(True))
+)
+_BY_EMAIL = Prepared(
+    select(members).where(members.c.email == bindparam("email"), members.c.email_confirmed.is_(True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +99,8 @@ def fold_name(name: str) -> str:
 
 
 def load_member(conn: Connection, member_id: str, *, for_update: bool = False) -> Member | None:
-    query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
-    row = conn.execute(query, {"member_id": member_id}).mappings().one_or_none()
+    query = _LOAD_FOR_UPDATE if for_update else _LOAD
+    row = query.execute(conn, {"member_id": member_id}).one_or_none()
     return Member.from_row(row) if row is not None else None
 
 
@@ -119,7 +125,7 @@ def find_by_identifier(conn: Connection, kind: str, value: str) -> Member:
                 query, params = _BY_EMAIL, {"email": normalise_email(value)}
         except ContactError:
             raise errors.member_not_found() from None
-    row = conn.execute(query, params).mappings().one_or_none()
+    row = query.execute(conn, params).one_or_none()
     if row is None:
         raise errors.member_not_found()
     member = Member.from_row(row)

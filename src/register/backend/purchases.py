@@ -39,6 +39,7 @@ from register.backend.members import (
     load_member,
     stored_electronic_cheque,
 )
+from register.backend.prepared import Prepared
 from register.backend.schema import members, purchase_lines, purchases
 from register.backend.shop import load_shop
 from register.backend.timeutil import parse_stored, utc_now, utc_now_text, utc_text
@@ -60,7 +61,7 @@ _RECORD_BY_DOCUMENT = (
     .with_for_update()
 )
 # The purchase to confirm and any record its fiscal document is attached to, locked, in one statement.
-_LOCK_RECORD_AND_DOCUMENT = (
+_LOCK_RECORD_AND_DOCUMENT = Prepared(
     select(purchases)
     .where(
         or_(
@@ -73,10 +74,10 @@ _LOCK_RECORD_AND_DOCUMENT = (
     )
     .with_for_update()
 )
-_INSERT_RECORD = insert(purchases)
-_INSERT_LINES = insert(purchase_lines)
-_UPDATE_RECORD = update(purchases).where(purchases.c.id == bindparam("record_id"))
-_ADD_POINTS = (
+_INSERT_RECORD = Prepared(insert(purchases))
+_INSERT_LINES = Prepared(insert(purchase_lines))
+_UPDATE_RECORD = Prepared(update(purchases).where(purchases.c.id == bindparam("record_id")))
+_ADD_POINTS = Prepared(
     update(members)
     .where(members.c.id == bindparam("member_id_"))
     .values(balance=members.c.balance + bindparam("points_", type_=members.c.balance.type))
@@ -180,10 +181,9 @@ def confirm(
 ) -> ConfirmAnswer:
     """Settle a calculated purchase with its fiscal document. ``lifetime_seconds``: a calculation older
     than this has expired (PURCHASE_EXPIRED), whether or not the sweep has marked it yet."""
-    found = conn.execute(
-        _LOCK_RECORD_AND_DOCUMENT,
-        {"record_id": purchase_id, "fn": fiscal.fn, "fd": fiscal.fd},
-    ).mappings()
+    found = _LOCK_RECORD_AND_DOCUMENT.execute(
+        conn, {"record_id": purchase_id, "fn": fiscal.fn, "fd": fiscal.fd}
+    )
     record, other = None, None
     for row in found:
         if row["id"] == purchase_id:
@@ -209,8 +209,8 @@ def confirm(
     if other is not None:
         raise _document_used(fiscal, other["id"])
     points = points_for(record["total"]) if record["member_id"] else 0
-    conn.execute(
-        _UPDATE_RECORD,
+    _UPDATE_RECORD.execute(
+        conn,
         {
             "record_id": purchase_id,
             "status": Status.CONFIRMED,
@@ -219,7 +219,7 @@ def confirm(
         },
     )
     if points:
-        conn.execute(_ADD_POINTS, {"member_id_": record["member_id"], "points_": points})
+        _ADD_POINTS.execute(conn, {"member_id_": record["member_id"], "points_": points})
     return ConfirmAnswer(purchase_id=purchase_id, status="CONFIRMED", points_earned=points)
 
 
@@ -234,7 +234,7 @@ def cancel(conn: Connection, purchase_id: str) -> CancelAnswer:
     if record["status"] == Status.EXPIRED:
         return CancelAnswer(purchase_id=purchase_id, status="EXPIRED")  # released already
     if record["status"] == Status.CALCULATED:
-        conn.execute(_UPDATE_RECORD, {"record_id": purchase_id, "status": Status.CANCELLED})
+        _UPDATE_RECORD.execute(conn, {"record_id": purchase_id, "status": Status.CANCELLED})
     return CancelAnswer(purchase_id=purchase_id, status="CANCELLED")
 
 
@@ -292,7 +292,7 @@ def refund(conn: Connection, device_id: int, fields: RefundFields) -> RefundAnsw
     )
     _insert_lines(conn, refund_id, fields.lines)
     if reversal:
-        conn.execute(_ADD_POINTS, {"member_id_": original["member_id"], "points_": -reversal})
+        _ADD_POINTS.execute(conn, {"member_id_": original["member_id"], "points_": -reversal})
     return RefundAnswer(
         refund_id=refund_id,
         purchase_id=original["id"],
@@ -408,8 +408,8 @@ def _insert_record(
     fiscal: Fiscal | None,
     points: int,
 ) -> None:
-    conn.execute(
-        _INSERT_RECORD,
+    _INSERT_RECORD.execute(
+        conn,
         {
             "id": purchase_id,
             "kind": kind,
@@ -434,8 +434,8 @@ def _insert_record(
 
 
 def _insert_lines(conn: Connection, purchase_id: str, lines: list[ChequeLine]) -> None:
-    conn.execute(
-        _INSERT_LINES,
+    _INSERT_LINES.execute(
+        conn,
         [
             {
                 "purchase_id": purchase_id,

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Update, and_, bindparam, insert, or_, select,
 from sqlalchemy.engine import RowMapping
 
 from register.backend.database import Database
+from register.backend.prepared import Prepared
 from register.backend.schema import messages, outbox
 from register.backend.settings import BackendSettings
 from register.backend.timeutil import utc_now, utc_now_text, utc_text, utc_text_after
@@ -35,12 +36,12 @@ from register.backend.timeutil import utc_now, utc_now_text, utc_text, utc_text_
 log = logging.getLogger(__name__)
 
 BATCH = 50
-GATHER_SECONDS = 0.02
+GATHER_SECONDS = 0.2
 STALE_CLAIM_SECONDS = 300
 SENDER_NAME = "Программа лояльности"
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every round.
-_DUE = (
+_DUE = Prepared(
     select(messages)
     .where(
         or_(
@@ -51,21 +52,25 @@ _DUE = (
     .order_by(messages.c.created_at, messages.c.id)
     .limit(BATCH)
 )
-# A batch is claimed in one statement per status it was read with (``queued``, ``retrying``): each
-# message only if its status is still the one read, so another sender's claim in between wins.
-_CLAIMABLE = (
-    messages.c.id.in_(bindparam("message_ids", expanding=True)),
-    messages.c.status == bindparam("expected"),
+# A batch is claimed per status it was read with (``queued``, ``retrying``): the messages still in that
+# status and still due (another sender may have tried one since) are locked, then updated. On PostgreSQL
+# a message another sender's transaction holds is skipped, not waited for: two senders each waiting on
+# rows the other had locked was a deadlock. (SQLite ignores the clause: its writers are serial.) Two
+# statements, not one UPDATE over a locking subquery: PostgreSQL planned that as a scan of the table.
+_LOCK_CLAIMABLE = (
+    select(messages.c.id)
+    .where(
+        messages.c.id.in_(bindparam("message_ids", expanding=True)),
+        messages.c.status == bindparam("expected"),
+        or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= bindparam("claim_time")),
+    )
+    .with_for_update(skip_locked=True)
 )
-_CLAIM = (
-    update(messages)
-    .where(*_CLAIMABLE)
-    .values(status="sending", claimed_at=bindparam("claim_time"))
-    .returning(messages.c.id)
-)
+_LOCKED = messages.c.id.in_(bindparam("message_ids", expanding=True))
+_CLAIM = update(messages).where(_LOCKED).values(status="sending", claimed_at=bindparam("claim_time"))
 _CLAIM_SENT = (  # SMS and push: claimed and delivered (into the outbox) in one transaction
     update(messages)
-    .where(*_CLAIMABLE)
+    .where(_LOCKED)
     .values(
         status="sent",
         error=None,
@@ -73,12 +78,13 @@ _CLAIM_SENT = (  # SMS and push: claimed and delivered (into the outbox) in one 
         attempts=messages.c.attempts + 1,
         next_attempt_at=None,
     )
-    .returning(messages.c.id)
 )
-_SET_STATUS = update(messages).where(
-    messages.c.id == bindparam("message_id"), messages.c.status == bindparam("expected")
+_SET_STATUS = Prepared(
+    update(messages).where(
+        messages.c.id == bindparam("message_id"), messages.c.status == bindparam("expected")
+    )
 )
-_INSERT_OUTBOX = insert(outbox)
+_INSERT_OUTBOX = Prepared(insert(outbox))
 
 
 class SendFailure(Exception):
@@ -130,7 +136,7 @@ class MessageSender:
         handled = 0
         while not self._stop.is_set():
             with self._db.read() as conn:
-                batch = conn.execute(_DUE, {"now": utc_now_text()}).mappings().all()
+                batch = _DUE.execute(conn, {"now": utc_now_text()}).all()
             if not batch:
                 return handled
             handled += self._deliver_outbox([m for m in batch if m["channel"] != "email"])
@@ -156,8 +162,8 @@ class MessageSender:
             # Claimed and marked sent in one go: the outbox row is written in the same transaction.
             claimed = _claim(conn, _CLAIM_SENT, batch)
             if claimed:
-                conn.execute(
-                    _INSERT_OUTBOX,
+                _INSERT_OUTBOX.execute(
+                    conn,
                     [
                         {
                             "message_id": message["id"],
@@ -192,7 +198,9 @@ class MessageSender:
                 else:
                     outcomes.append((message, None))
         with self._db.write() as conn:
-            conn.execute(_SET_STATUS, [self._outcome(message, failure) for message, failure in outcomes])
+            # In the order of the ids, as every sender does: rows locked in one order cannot deadlock.
+            ordered = sorted(outcomes, key=lambda outcome: outcome[0]["id"])
+            _SET_STATUS.execute(conn, [self._outcome(message, failure) for message, failure in ordered])
         return len(claimed)
 
     def _outcome(self, message: RowMapping, failure: SendFailure | None) -> dict[str, object]:
@@ -314,16 +322,20 @@ class _SmtpSession:
 
 
 def _claim(conn: Connection, statement: Update, batch: list[RowMapping]) -> list[RowMapping]:
-    """The messages of ``batch`` ``statement`` changed: those still in the status they were read with;
-    the others are another sender's."""
+    """The messages of ``batch`` claimed by ``statement``: those still in the status they were read with
+    and due; the others are another sender's."""
     claimed_at = utc_now_text()
     ids: set[str] = set()
     for expected in sorted({message["status"] for message in batch}):
         wanted = [message["id"] for message in batch if message["status"] == expected]
-        result = conn.execute(
-            statement, {"message_ids": wanted, "expected": expected, "claim_time": claimed_at}
+        locked = list(
+            conn.execute(
+                _LOCK_CLAIMABLE, {"message_ids": wanted, "expected": expected, "claim_time": claimed_at}
+            ).scalars()
         )
-        ids.update(result.scalars())
+        if locked:
+            conn.execute(statement, {"message_ids": locked, "claim_time": claimed_at})
+            ids.update(locked)
     return [message for message in batch if message["id"] in ids]
 
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from register.backend.prepared import Prepared
 from register.backend.schema import shop_settings
 from register.backend.settings import DeliveryMode
 
 SHOP_ROW_ID = 1
 _ROW_ID = SHOP_ROW_ID
-_SELECT_ROW = select(shop_settings).where(shop_settings.c.id == _ROW_ID)  # built once, compiled once
+_SELECT_ROW = Prepared(select(shop_settings).where(shop_settings.c.id == _ROW_ID))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ def ensure_shop_settings(conn: Connection, mode: DeliveryMode, shop_name: str) -
 
 
 def load_shop(conn: Connection) -> ShopState:
-    row = conn.execute(_SELECT_ROW).mappings().one()
+    row = _SELECT_ROW.execute(conn).one()
     return ShopState(DeliveryMode(row["delivery_mode"]), row["shop_name"])
 
 

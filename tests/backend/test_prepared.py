@@ -76,3 +76,30 @@ def test_statements_it_cannot_run_as_sqlalchemy_would_are_refused(db: Database) 
     expanding = Prepared(select(devices.c.id).where(devices.c.code.in_(bindparam("codes", expanding=True))))
     with db.read() as conn, pytest.raises(TypeError, match="expanding"):
         expanding.execute(conn, {"codes": ["POS-1"]})
+
+
+def test_a_statement_still_runs_after_a_rolled_back_transaction(db: Database) -> None:
+    find = Prepared(_BY_CARD.statement)
+    for _ in range(3):  # each time on the pool's one warm connection
+        with pytest.raises(IntegrityError), db.write() as conn:
+            assert find.execute(conn, {"card": CARD_ANNA}).one()["name"] == "Анна Смирнова"
+            conn.execute(insert(devices).values(code="POS-1", secret_hash="h", created_at="2026"))
+    with db.read() as conn:
+        assert find.execute(conn, {"card": CARD_ANNA}).one()["name"] == "Анна Смирнова"
+
+
+def test_deferred_writes_are_seen_by_the_next_read_and_go_with_the_commit(db: Database) -> None:
+    add = Prepared(insert(devices))
+    count = Prepared(select(devices.c.code).where(devices.c.code.like(bindparam("pattern"))))
+    with db.write() as conn:
+        add.defer(conn, {"code": "D-1", "secret_hash": "h", "created_at": "2026"})
+        assert [row["code"] for row in count.execute(conn, {"pattern": "D-%"})] == ["D-1"]
+        add.defer(conn, [{"code": f"D-{n}", "secret_hash": "h", "created_at": "2026"} for n in (2, 3)])
+        assert conn.execute(select(devices.c.code).where(devices.c.code == "D-3")).scalar_one() == "D-3"
+        add.defer(conn, {"code": "D-4", "secret_hash": "h", "created_at": "2026"})
+    with pytest.raises(IntegrityError), db.write() as conn:
+        add.defer(conn, {"code": "D-5", "secret_hash": "h", "created_at": "2026"})
+        add.defer(conn, {"code": "POS-1", "secret_hash": "h", "created_at": "2026"})  # fails at COMMIT
+    with db.read() as conn:
+        codes = [row["code"] for row in count.execute(conn, {"pattern": "D-%"})]
+    assert sorted(codes) == ["D-1", "D-2", "D-3", "D-4"]

@@ -144,7 +144,7 @@ def store_link(
     urls = {row["link_url"] for row in rows if row["link_url"] is not None}
     first_link = not urls
     if url not in urls:
-        _INSERT_LINK.execute(
+        _INSERT_LINK.defer(
             conn,
             {
                 "purchase_id": record_id,
@@ -161,7 +161,7 @@ def store_link(
     if not first_link:
         found = link_messages(conn, record)
         if found.e_receipt.owed and not found.e_receipt.message_ids:
-            _INSERT_MESSAGE.execute(conn, _built_in_receipt(record, _config(conn, now), url, now))
+            _INSERT_MESSAGE.defer(conn, _built_in_receipt(record, _config(conn, now), url, now))
             found = link_messages(conn, record)
         return found
     # The first link: the record has no messages yet (they are made here, under the record's lock), so
@@ -178,7 +178,7 @@ def store_link(
     if found.e_receipt.owed and not found.e_receipt.message_ids and config is not None:
         queued.append(_built_in_receipt(record, config, url, now))
         found = _view_of(record, _in_order(queued))
-    _INSERT_MESSAGE.execute(conn, queued)
+    _INSERT_MESSAGE.defer(conn, queued)
     return found
 
 

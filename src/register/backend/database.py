@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from register.backend import libpq, prepared
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 40
 PG_POOL_OVERFLOW = 10
@@ -76,9 +78,13 @@ class Database:
                 self.url,
                 pool_size=PG_POOL_SIZE,
                 max_overflow=PG_POOL_OVERFLOW,
-                pool_use_lifo=True,
-                connect_args={"prepare_threshold": 1},
+                pool_use_lifo=True,  # the connections in use stay the warm ones
+                # The hot statements are prepared by ``libpq``, the others need not be. And psycopg,
+                # once it has prepared statements of its own, deallocates every prepared statement of
+                # the session on a rollback, the ones ``libpq`` prepared included.
+                connect_args={"prepare_threshold": None},
             )
+            libpq.flush_before_sqlalchemy(self.engine)
             self._writer = self.engine
 
     @contextmanager
@@ -93,8 +99,17 @@ class Database:
                 finally:
                     fcntl.flock(self._lock_file(), fcntl.LOCK_UN)
         else:
-            with self._writer.begin() as conn:
-                yield conn
+            with self._writer.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    yield conn
+                    prepared.commit(conn)  # the deferred writes go with the COMMIT
+                    transaction.commit()
+                except BaseException:
+                    prepared.discard(conn)
+                    if transaction.is_active:
+                        transaction.rollback()
+                    raise
 
     def _lock_file(self) -> int:
         if self._lock_fd is None:
@@ -117,7 +132,10 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             if self.is_sqlite:
                 _sqlite_begin(conn, "BEGIN")
-            yield conn
+            try:
+                yield conn
+            finally:
+                prepared.discard(conn)
 
     def dispose(self) -> None:
         with self._write_lock:

@@ -93,10 +93,11 @@ def _run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[s
     except ApiError as refusal:
         return _store_refusal(db, key, refusal)
     except IntegrityError:
-        # Our claim lost a race with an identical request: its answer is committed now.
+        # Our claim lost a race with an identical request: its answer is committed now. Or, on
+        # PostgreSQL where the writes go with the COMMIT, the work's own writes met another request's.
         replay = _replay_if_stored(db, key)
         if replay is None:
-            raise
+            raise _conflict() from None
         return replay
 
 
@@ -125,11 +126,15 @@ def _work_or_conflict(conn: Connection, work: Callable[[Connection], dict[str, A
     try:
         return work(conn)
     except IntegrityError:
-        raise errors.ApiError(
-            ErrorCode.WRONG_STATE,
-            "Данные изменены другим запросом одновременно с этим: повторите запрос",
-            transient=True,
-        ) from None
+        raise _conflict() from None
+
+
+def _conflict() -> ApiError:
+    return errors.ApiError(
+        ErrorCode.WRONG_STATE,
+        "Данные изменены другим запросом одновременно с этим: повторите запрос",
+        transient=True,
+    )
 
 
 def _replay_if_stored(db: Database, key: RequestKey) -> Answer | None:
@@ -163,7 +168,7 @@ def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
 def _insert(conn: Connection, key: RequestKey, answer: Answer) -> str:
     """Store the answer; return its JSON text (compact, as the response is sent)."""
     text = json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    _INSERT.execute(
+    _INSERT.defer(
         conn,
         {
             "device_id": key.device_id,

@@ -1,31 +1,38 @@
-"""Statements of the hot path, compiled once per dialect and run straight on the driver's cursor.
+"""Statements of the hot path, compiled once per dialect and run straight on the driver.
 
 SQLAlchemy Core builds and checks the SQL (parameters bound, never formatted in), but running a cached
 statement through ``Connection.execute`` still costs about 70 µs of Python per statement (an execution
-context, parameter processing, a result object), several times what sqlite3 or psycopg spend. A register
-request runs four to seven statements inside the write transaction, where on SQLite every microsecond
-is one the other writers wait. ``Prepared`` keeps the Core statement, compiles it once per dialect and
-set of parameter names, and runs it on the DBAPI cursor of the SQLAlchemy connection (same transaction).
-Rows come back as dicts keyed like ``.mappings()``, values converted by the columns' result processors
-(booleans on SQLite); driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), and a
-lost connection invalidates the pool as SQLAlchemy's own execution does.
+context, parameter processing, a result object), several times what sqlite3 spends. A register request
+runs four to seven statements inside the write transaction, where on SQLite every microsecond is one
+the other writers wait. ``Prepared`` keeps the Core statement, compiles it once per dialect and set of
+parameter names, and runs it on the SQLAlchemy connection's own driver connection (same transaction):
+sqlite3's cursor, or on PostgreSQL libpq itself (``libpq``), where ``defer`` sends writes along with the
+transaction's next statement or its COMMIT. Rows come back as dicts keyed like ``.mappings()``, values
+converted by the columns' types (booleans on SQLite); driver errors are raised as SQLAlchemy's
+(``IntegrityError`` and the rest), and a lost connection invalidates the pool as SQLAlchemy's own
+execution does.
 
 Only plain statements: no expanding (``IN`` list) parameters given at run time, no Python-side column
-defaults the statement would have to fill in.
+defaults the statement would have to fill in; on PostgreSQL text, integer and boolean columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, exc
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from register.backend import libpq
+
 Processor = Callable[[Any], Any]
+_PG_DIALECT = PGDialect_psycopg(paramstyle="numeric_dollar")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,8 @@ class _Form:
     names: tuple[str, ...] | None
     """The result's keys, as labelled in the SQL (None: the statement returns no rows)."""
     results: tuple[Processor | None, ...]
+    pg: libpq.PgForm | None
+    """PostgreSQL: the statement as libpq runs it."""
 
 
 class Rows:
@@ -95,19 +104,36 @@ class Prepared:
             return Rows([], 0)
         form = self._form(conn.dialect, batch[0])
         values = [_bound(form, given) for given in batch]
-        dbapi_connection = conn.connection.driver_connection
-        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        if form.pg is not None:
+            with driver_errors(conn, form.sql, values):
+                for value in values[:-1]:
+                    libpq.defer(conn, form.pg, value)
+                rows, count = libpq.execute(conn, form.pg, values[-1])
+            return Rows([] if many else rows, count)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            if many:
-                cursor.executemany(form.sql, values)
-            else:
-                cursor.execute(form.sql, values[0])
-            rows = _rows(cursor, form) if form.names is not None and not many else []
+            with driver_errors(conn, form.sql, values, cursor):
+                if many:
+                    cursor.executemany(form.sql, values)
+                else:
+                    cursor.execute(form.sql, values[0])
+                rows = _rows(cursor, form) if form.names is not None and not many else []
             return Rows(rows, cursor.rowcount)
-        except conn.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(conn, form, values, error, cursor) from error
         finally:
             cursor.close()
+
+    def defer(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        """A write whose outcome the transaction does not read: on PostgreSQL it is sent with the
+        transaction's next statement or its COMMIT (its errors are raised there); on SQLite it runs now."""
+        batch: Sequence[Mapping[str, Any]] = params if isinstance(params, Sequence) else [params]
+        if not batch:
+            return
+        form = self._form(conn.dialect, batch[0])
+        if form.pg is None:
+            self.execute(conn, params)
+            return
+        for given in batch:
+            libpq.defer(conn, form.pg, _bound(form, given))
 
     def _form(self, dialect: Dialect, given: Mapping[str, Any]) -> _Form:
         key = (dialect.name, frozenset(given))
@@ -117,6 +143,28 @@ class Prepared:
         return form
 
 
+@contextmanager
+def driver_errors(conn: Connection, sql: str, values: Any, cursor: Any = None) -> Iterator[None]:
+    """Driver errors raised as SQLAlchemy's (``IntegrityError`` and the rest); a lost connection
+    invalidates the pool, as SQLAlchemy's own execution does."""
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(conn, sql, values, error, cursor) from error
+
+
+def commit(conn: Connection) -> None:
+    """Send the transaction's deferred writes with its COMMIT (PostgreSQL; nothing to do on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        with driver_errors(conn, "COMMIT", None):
+            libpq.commit(conn)
+
+
+def discard(conn: Connection) -> None:
+    """Forget the deferred writes of a transaction being rolled back."""
+    libpq.discard(conn)
+
+
 def _compile(statement: Executable, dialect: Dialect, keys: list[str]) -> _Form:
     plain = statement.compile(dialect=dialect, column_keys=keys)
     assert isinstance(plain, SQLCompiler)
@@ -124,6 +172,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: list[str]) -> _Form:
         raise TypeError(f"{statement}: Python-side column defaults are not filled in by Prepared")
     if any(bind.expanding and bind.value is None for bind in plain.binds.values()):
         raise TypeError(f"{statement}: expanding parameters given at run time are not supported")
+    if dialect.name == "postgresql":
+        return _compile_pg(statement, keys)
     # IN lists fixed in the statement are rendered in, as SQLAlchemy does at run time.
     compiled = statement.compile(
         dialect=dialect, column_keys=keys, compile_kwargs={"render_postcompile": True}
@@ -137,7 +187,20 @@ def _compile(statement: Executable, dialect: Dialect, keys: list[str]) -> _Form:
     names = tuple(column.keyname for column in columns) if columns else None
     results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
     positional = tuple(compiled.positiontup or ()) if dialect.positional else None
-    return _Form(compiled.string, compiled, positional, binds, names, results)
+    return _Form(compiled.string, compiled, positional, binds, names, results, None)
+
+
+def _compile_pg(statement: Executable, keys: list[str]) -> _Form:
+    """For libpq: ``$n`` placeholders (with the casts psycopg's dialect renders), no implicit RETURNING."""
+    compiled = statement.compile(
+        dialect=_PG_DIALECT, column_keys=keys, compile_kwargs={"render_postcompile": True}
+    )
+    assert isinstance(compiled, SQLCompiler)
+    processors = compiled._bind_processors
+    binds = tuple((name, processor) for name, processor in processors.items() if processor is not None)
+    columns = [(column.keyname, column.type) for column in compiled._result_columns]
+    pg = libpq.pg_form(compiled.string, compiled.positiontup or (), columns or None)
+    return _Form(compiled.string, compiled, None, binds, pg.names, (), pg)
 
 
 def _bound(form: _Form, given: Mapping[str, Any]) -> Any:
@@ -165,14 +228,12 @@ def _rows(cursor: Any, form: _Form) -> list[dict[str, Any]]:
     ]
 
 
-def _wrapped(
-    conn: Connection, form: _Form, values: list[Any], error: Exception, cursor: Any
-) -> exc.DBAPIError:
+def _wrapped(conn: Connection, sql: str, values: Any, error: Exception, cursor: Any) -> exc.DBAPIError:
     dialect = conn.dialect
     lost = dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
     wrapped = exc.DBAPIError.instance(
-        form.sql,
-        values[0] if len(values) == 1 else values,
+        sql,
+        values[0] if isinstance(values, list) and len(values) == 1 else values,
         error,
         dialect.loaded_dbapi.Error,
         connection_invalidated=lost,

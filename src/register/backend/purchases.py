@@ -209,7 +209,7 @@ def confirm(
     if other is not None:
         raise _document_used(fiscal, other["id"])
     points = points_for(record["total"]) if record["member_id"] else 0
-    _UPDATE_RECORD.execute(
+    _UPDATE_RECORD.defer(
         conn,
         {
             "record_id": purchase_id,
@@ -219,7 +219,7 @@ def confirm(
         },
     )
     if points:
-        _ADD_POINTS.execute(conn, {"member_id_": record["member_id"], "points_": points})
+        _ADD_POINTS.defer(conn, {"member_id_": record["member_id"], "points_": points})
     return ConfirmAnswer(purchase_id=purchase_id, status="CONFIRMED", points_earned=points)
 
 
@@ -234,7 +234,7 @@ def cancel(conn: Connection, purchase_id: str) -> CancelAnswer:
     if record["status"] == Status.EXPIRED:
         return CancelAnswer(purchase_id=purchase_id, status="EXPIRED")  # released already
     if record["status"] == Status.CALCULATED:
-        _UPDATE_RECORD.execute(conn, {"record_id": purchase_id, "status": Status.CANCELLED})
+        _UPDATE_RECORD.defer(conn, {"record_id": purchase_id, "status": Status.CANCELLED})
     return CancelAnswer(purchase_id=purchase_id, status="CANCELLED")
 
 
@@ -292,7 +292,7 @@ def refund(conn: Connection, device_id: int, fields: RefundFields) -> RefundAnsw
     )
     _insert_lines(conn, refund_id, fields.lines)
     if reversal:
-        _ADD_POINTS.execute(conn, {"member_id_": original["member_id"], "points_": -reversal})
+        _ADD_POINTS.defer(conn, {"member_id_": original["member_id"], "points_": -reversal})
     return RefundAnswer(
         refund_id=refund_id,
         purchase_id=original["id"],
@@ -408,7 +408,7 @@ def _insert_record(
     fiscal: Fiscal | None,
     points: int,
 ) -> None:
-    _INSERT_RECORD.execute(
+    _INSERT_RECORD.defer(
         conn,
         {
             "id": purchase_id,
@@ -434,7 +434,7 @@ def _insert_record(
 
 
 def _insert_lines(conn: Connection, purchase_id: str, lines: list[ChequeLine]) -> None:
-    _INSERT_LINES.execute(
+    _INSERT_LINES.defer(
         conn,
         [
             {

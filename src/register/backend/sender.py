@@ -162,7 +162,7 @@ class MessageSender:
             # Claimed and marked sent in one go: the outbox row is written in the same transaction.
             claimed = _claim(conn, _CLAIM_SENT, batch)
             if claimed:
-                _INSERT_OUTBOX.execute(
+                _INSERT_OUTBOX.defer(
                     conn,
                     [
                         {
@@ -200,7 +200,7 @@ class MessageSender:
         with self._db.write() as conn:
             # In the order of the ids, as every sender does: rows locked in one order cannot deadlock.
             ordered = sorted(outcomes, key=lambda outcome: outcome[0]["id"])
-            _SET_STATUS.execute(conn, [self._outcome(message, failure) for message, failure in ordered])
+            _SET_STATUS.defer(conn, [self._outcome(message, failure) for message, failure in ordered])
         return len(claimed)
 
     def _outcome(self, message: RowMapping, failure: SendFailure | None) -> dict[str, object]:

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
+import uvloop
 
 from register.config import RegisterConfig
 from register.domain.decision import BuyerAnswer
@@ -266,7 +267,8 @@ def load_backend(base_url: str, registers: int, purchases_each: int) -> LoadResu
         )
 
     started = time.perf_counter()
-    asyncio.run(run_all())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # its loop costs less CPU
+        runner.run(run_all())
     result.seconds = time.perf_counter() - started
     return result
 

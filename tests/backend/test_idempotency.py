@@ -3,13 +3,19 @@ keys belong to one register; identical requests racing make one purchase."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from register.backend.api.pos_models import CalculateRequest
 from register.backend.auth import register_device
 from register.backend.database import Database
+from register.backend.schema import pos_requests
 from tests.backend.support import CARD_ANNA, CARD_GLEB, TOTAL, LabClient, card, new_id
 
 
@@ -167,3 +173,28 @@ def test_many_registers_at_once(lab: LabClient) -> None:
     assert (
         lab.ok("balance", {"requestId": new_id(), "identifier": card(CARD_GLEB)})["member"]["balance"] == 390
     )
+
+
+def _legacy_digest(endpoint: str, body: dict[str, Any]) -> str:
+    """How versions before 2026-12 keyed a request: its validated content as sorted JSON."""
+    content = CalculateRequest.model_validate(body).model_dump(mode="json", exclude={"request_id"})
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{endpoint}\n{text}".encode()).hexdigest()
+
+
+def test_an_answer_stored_by_an_older_version_is_replayed_to_its_repeat(lab: LabClient) -> None:
+    body = lab.cheque(CARD_ANNA)
+    first = lab.ok("calculate", body)
+    db = Database(lab.db_url)
+    try:
+        with db.write() as conn:  # as the older version stored it
+            conn.execute(
+                update(pos_requests)
+                .where(pos_requests.c.request_id == body["requestId"])
+                .values(body_digest=_legacy_digest("calculate", body))
+            )
+    finally:
+        db.dispose()
+    assert lab.ok("calculate", body) == first
+    conflict = lab.post("calculate", dict(body, chequeNumber="99"))
+    assert (conflict.status_code, conflict.json()["errorCode"]) == (409, "DUPLICATE_CONFLICT")

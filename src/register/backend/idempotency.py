@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -45,10 +46,20 @@ _INSERT = Prepared(insert(pos_requests))
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """An answer as it is stored and sent: its status and its body as compact JSON text."""
+
     status: int
-    body: dict[str, Any]
-    text: str | None = None
-    """``body`` as JSON text, when it was serialised already (a fresh answer, stored so)."""
+    text: str
+
+    @classmethod
+    def of(cls, status: int, body: dict[str, Any] | BaseModel) -> Answer:
+        if isinstance(body, BaseModel):
+            return cls(status, body.model_dump_json(by_alias=True))
+        return cls(status, json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.text)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +68,29 @@ class RequestKey:
     request_id: str
     endpoint: str
     body_digest: str
+    legacy_digest: Callable[[], str] | None = None
+    """The digest as versions before 2026-12 made it, for answers they stored."""
 
 
-def request_key(device_id: int, request_id: str, endpoint: str, body: dict[str, Any]) -> RequestKey:
-    """The key of a request; ``body`` is its validated content without the requestId."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    digest = hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
-    return RequestKey(device_id, request_id, endpoint, digest)
+def request_key(
+    device_id: int, request_id: str, endpoint: str, body: BaseModel, exclude: set[str]
+) -> RequestKey:
+    """The key of a request: ``body``, its validated content, without the fields ``exclude`` names (the
+    requestId), as pydantic writes it (fields in their order: the same content, the same text)."""
+    canonical = body.__pydantic_serializer__.to_json(body, exclude=exclude)
+    digest = hashlib.sha256(endpoint.encode() + b"\n" + canonical).hexdigest()
+
+    def legacy() -> str:
+        content = body.model_dump(mode="json", exclude=exclude)
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return hashlib.sha256(f"{endpoint}\n{text}".encode()).hexdigest()
+
+    return RequestKey(device_id, request_id, endpoint, digest, legacy)
 
 
-def run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any]]) -> Answer:
+def run_once(
+    db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any] | BaseModel]
+) -> Answer:
     """The stored answer for ``key``, or the answer of ``work`` (run and stored in one transaction).
 
     Nothing is looked up first: a repeat's INSERT of its answer fails on the unique key, which rolls its
@@ -84,12 +108,14 @@ def run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[st
         return _run_once(db, key, work)
 
 
-def _run_once(db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any]]) -> Answer:
+def _run_once(
+    db: Database, key: RequestKey, work: Callable[[Connection], dict[str, Any] | BaseModel]
+) -> Answer:
     try:
         with db.write() as conn:
-            body = _work_or_conflict(conn, work)
-            text = _insert(conn, key, Answer(200, body))
-            return Answer(200, body, text)
+            answer = Answer.of(200, _work_or_conflict(conn, work))
+            _insert(conn, key, answer)
+        return answer
     except ApiError as refusal:
         return _store_refusal(db, key, refusal)
     except IntegrityError:
@@ -122,7 +148,9 @@ def remember(db: Database, key: RequestKey, answer: Answer) -> Answer:
     return answer
 
 
-def _work_or_conflict(conn: Connection, work: Callable[[Connection], dict[str, Any]]) -> dict[str, Any]:
+def _work_or_conflict(
+    conn: Connection, work: Callable[[Connection], dict[str, Any] | BaseModel]
+) -> dict[str, Any] | BaseModel:
     try:
         return work(conn)
     except IntegrityError:
@@ -146,12 +174,15 @@ def _stored(conn: Connection, key: RequestKey) -> Answer | None:
     row = conn.execute(_SELECT_STORED, _key_params(key)).mappings().one_or_none()
     if row is None or row["status_code"] == _CLAIMED:
         return None
-    if row["endpoint"] != key.endpoint or row["body_digest"] != key.body_digest:
+    same = row["body_digest"] == key.body_digest or (
+        key.legacy_digest is not None and row["body_digest"] == key.legacy_digest()
+    )
+    if row["endpoint"] != key.endpoint or not same:
         raise ApiError(
             ErrorCode.DUPLICATE_CONFLICT,
             f"Запрос {key.request_id} уже был выполнен с другими данными: нужен новый requestId",
         )
-    return Answer(row["status_code"], json.loads(row["answer"]))
+    return Answer(row["status_code"], row["answer"])
 
 
 def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
@@ -162,12 +193,10 @@ def _store_refusal(db: Database, key: RequestKey, refusal: ApiError) -> Answer:
         if replay is not None:
             return replay
         raise refusal
-    return remember(db, key, Answer(refusal.status, refusal.body()))
+    return remember(db, key, Answer.of(refusal.status, refusal.body()))
 
 
-def _insert(conn: Connection, key: RequestKey, answer: Answer) -> str:
-    """Store the answer; return its JSON text (compact, as the response is sent)."""
-    text = json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def _insert(conn: Connection, key: RequestKey, answer: Answer) -> None:
     _INSERT.defer(
         conn,
         {
@@ -176,11 +205,10 @@ def _insert(conn: Connection, key: RequestKey, answer: Answer) -> str:
             "endpoint": key.endpoint,
             "body_digest": key.body_digest,
             "status_code": answer.status,
-            "answer": text,
+            "answer": answer.text,
             "created_at": utc_now_text(),
         },
     )
-    return text
 
 
 def _key_params(key: RequestKey) -> dict[str, Any]:

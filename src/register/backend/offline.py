@@ -46,15 +46,14 @@ def run_batch(db: Database, device_id: int, batch: OfflineBatchRequest) -> list[
                 db, item_key(device_id, item), lambda conn, item=item: _work(conn, device_id, item)
             )
         except ApiError as refusal:  # DUPLICATE_CONFLICT, or a lost race: not stored, told as is
-            answer = Answer(refusal.status, refusal.body())
+            answer = Answer.of(refusal.status, refusal.body())
         results.append({"requestId": str(item.request_id), "status": answer.status, "body": answer.body})
     return results
 
 
 def item_key(device_id: int, item: OfflineItem) -> RequestKey:
-    body = item.model_dump(mode="json", exclude={"request_id", "type"})
     endpoint = "offline-purchase" if isinstance(item, OfflinePurchase) else item.type
-    return request_key(device_id, str(item.request_id), endpoint, body)
+    return request_key(device_id, str(item.request_id), endpoint, item, {"request_id", "type"})
 
 
 def _work(conn: Connection, device_id: int, item: OfflineItem) -> dict[str, Any]:

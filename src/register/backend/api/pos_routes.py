@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy import Connection
@@ -73,18 +73,16 @@ def _once(
     request: BaseModel,
     work: Callable[[Connection], BaseModel],
 ) -> Response:
-    body = request.model_dump(mode="json", exclude={"request_id"})
-    key = request_key(device.id, str(request.request_id), endpoint, body)  # type: ignore[attr-defined]
-    answer = run_once(backend.db, key, lambda conn: work(conn).model_dump(mode="json", by_alias=True))
+    key = request_key(device.id, str(request.request_id), endpoint, request, {"request_id"})  # type: ignore[attr-defined]
+    answer = run_once(backend.db, key, work)
     if endpoint == "cheque-link":  # the only request that queues messages (besides offline-batch)
         backend.sender.wake()
     return _respond(answer)
 
 
 def _respond(answer: Answer) -> Response:
-    if answer.text is not None:  # serialised once already, as JSONResponse would
-        return Response(answer.text.encode(), status_code=answer.status, media_type="application/json")
-    return JSONResponse(answer.body, status_code=answer.status)
+    """The answer's JSON text as stored (compact, as JSONResponse would write it)."""
+    return Response(answer.text.encode(), status_code=answer.status, media_type="application/json")
 
 
 @router.post(
@@ -178,15 +176,10 @@ def cheque_link(request: ChequeLinkRequest, backend: BackendDep, device: DeviceD
     summary="Upload what was done offline; one result per request, in order",
 )
 def offline_batch(request: OfflineBatchRequest, backend: BackendDep, device: DeviceDep) -> Any:
-    key = request_key(
-        device.id,
-        str(request.request_id),
-        "offline-batch",
-        request.model_dump(mode="json", exclude={"request_id"}),
-    )
+    key = request_key(device.id, str(request.request_id), "offline-batch", request, {"request_id"})
     answer = lookup(backend.db, key)
     if answer is None:
         results = run_batch(backend.db, device.id, request)
-        answer = remember(backend.db, key, Answer(200, {"results": results}))
+        answer = remember(backend.db, key, Answer.of(200, {"results": results}))
     backend.sender.wake()
     return _respond(answer)

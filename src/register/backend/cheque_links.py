@@ -27,7 +27,7 @@ from register.backend import errors
 from register.backend.api.pos_models import MessageBrief, ReceiptDelivery
 from register.backend.api.wire import Fiscal
 from register.backend.contacts import ContactKind
-from register.backend.members import Member, load_member
+from register.backend.members import Member, member_query
 from register.backend.offers import (
     BUILT_IN_OFFER_IDS,
     E_RECEIPT_OFFER_IDS,
@@ -36,7 +36,7 @@ from register.backend.offers import (
     render,
     template_values,
 )
-from register.backend.prepared import Prepared
+from register.backend.prepared import Prepared, read_together
 from register.backend.purchases import (
     Kind,
     Status,
@@ -166,9 +166,15 @@ def store_link(
         return found
     # The first link: the record has no messages yet (they are made here, under the record's lock), so
     # its messages are the ones queued now, not read back, and they are inserted together.
-    member = load_member(conn, record["member_id"]) if loyalty_sends else None
     owed = owes_receipt(record)
-    config = _config(conn, now) if member is not None or owed else None
+    member: Member | None = None
+    config: _Config | None = None
+    if loyalty_sends:  # the member and what the messages are made from, in one round trip
+        found, configured = read_together(conn, member_query(record["member_id"]), (_CONFIG, {}))
+        member = Member.from_row(found.one()) if found.first() is not None else None
+        config = _config_of(configured, now)
+    elif owed:
+        config = _config(conn, now)
     queued: list[dict[str, Any]] = []
     if member is not None and config is not None:
         for offer in config.in_force:
@@ -268,10 +274,14 @@ class _Config:
 
 
 def _config(conn: Connection, now: datetime) -> _Config:
+    return _config_of(_CONFIG.execute(conn), now)
+
+
+def _config_of(rows: Iterable[Mapping[str, Any]], now: datetime) -> _Config:
     shop_name: str | None = None
-    active: list[RowMapping] = []
-    built_in: dict[str, RowMapping] = {}
-    for row in _CONFIG.execute(conn):
+    active: list[Mapping[str, Any]] = []
+    built_in: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
         shop_name = row["shop_name"]
         if row["id"] is None:
             continue

@@ -90,9 +90,17 @@ def defer(conn: Connection, form: PgForm, params: dict[str, Any]) -> None:
 
 def execute(conn: Connection, form: PgForm, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """Run the pending writes and this statement in one round trip; its rows and their count."""
+    return execute_together(conn, [(form, params)])[-1]
+
+
+def execute_together(
+    conn: Connection, statements: Sequence[tuple[PgForm, dict[str, Any]]]
+) -> list[tuple[list[dict[str, Any]], int]]:
+    """Run the pending writes and ``statements`` in one round trip; each statement's rows and count."""
     pending = _pending.pop(conn, None) or []
-    pending.append(_Call(form, [_dump(params[p]) for p in form.parameters]))
-    return _round_trip(conn, pending, commit=False)
+    done = len(pending)
+    pending += [_Call(form, [_dump(params[p]) for p in form.parameters]) for form, params in statements]
+    return _round_trip(conn, pending, commit=False)[done:]
 
 
 def commit(conn: Connection) -> None:
@@ -122,7 +130,10 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
     return conn.connection.driver_connection  # type: ignore[return-value]
 
 
-def _round_trip(conn: Connection, calls: list[_Call], *, commit: bool) -> tuple[list[dict[str, Any]], int]:
+def _round_trip(
+    conn: Connection, calls: list[_Call], *, commit: bool
+) -> list[tuple[list[dict[str, Any]], int]]:
+    """Every call (and COMMIT) in one pipeline; each call's rows and count."""
     driver = _driver(conn)
     pgconn = driver.pgconn
     prepared: set[bytes] | None = getattr(driver, _PREPARED_ATTRIBUTE, None)
@@ -151,10 +162,11 @@ def _round_trip(conn: Connection, calls: list[_Call], *, commit: bool) -> tuple[
     failure = next((r for r in results if r.status == pq.ExecStatus.FATAL_ERROR), None)
     if failure is not None:
         raise pg_errors.error_from_result(failure, encoding=driver.info.encoding)
-    if not calls:
-        return [], 0
-    last = results[len(results) - 1 - int(commit)]
-    return _rows(calls[-1].form, last), last.command_tuples or 0
+    first = int(begin) + len(new)
+    return [
+        (_rows(call.form, result), result.command_tuples or 0)
+        for call, result in zip(calls, results[first : first + len(calls)], strict=True)
+    ]
 
 
 _OK = pq.ExecStatus.COMMAND_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,23 +116,36 @@ def find_by_identifier(conn: Connection, kind: str, value: str) -> Member:
     Cards (number, barcode, the app's QR code) match a card number; a phone or an e-mail matches only a
     confirmed contact.
     """
+    query, params = identifier_query(kind, value)
+    return identified_member(query.execute(conn, params).one_or_none())
+
+
+def identifier_query(kind: str, value: str) -> tuple[Prepared, dict[str, str]]:
+    """The statement that finds the member of an identifier (``identified_member`` reads its row);
+    MEMBER_NOT_FOUND for a phone or e-mail that cannot be one."""
     if kind in _CARD_IDENTIFIERS:
-        query, params = _BY_CARD, {"card": value.strip()}
-    else:
-        try:
-            if kind == "Phone":
-                query, params = _BY_PHONE, {"phone": normalise_phone(value)}
-            else:
-                query, params = _BY_EMAIL, {"email": normalise_email(value)}
-        except ContactError:
-            raise errors.member_not_found() from None
-    row = query.execute(conn, params).one_or_none()
+        return _BY_CARD, {"card": value.strip()}
+    try:
+        if kind == "Phone":
+            return _BY_PHONE, {"phone": normalise_phone(value)}
+        return _BY_EMAIL, {"email": normalise_email(value)}
+    except ContactError:
+        raise errors.member_not_found() from None
+
+
+def identified_member(row: Mapping[str, Any] | None) -> Member:
+    """The member of ``identifier_query``'s row; MEMBER_NOT_FOUND or CARD_BLOCKED otherwise."""
     if row is None:
         raise errors.member_not_found()
     member = Member.from_row(row)
     if member.blocked:
         raise errors.card_blocked()
     return member
+
+
+def member_query(member_id: str) -> tuple[Prepared, dict[str, str]]:
+    """The statement ``load_member`` runs (its row for ``Member.from_row``)."""
+    return _LOAD, {"member_id": member_id}
 
 
 def electronic_cheque(member: Member, mode: DeliveryMode) -> ElectronicCheque:

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"))
 PG_USER = "postgres"
+DROP_TIMEOUT = 30.0
 
 
 class PostgresUnavailable(RuntimeError):
@@ -91,8 +93,22 @@ def fresh_database(admin_url: str, template: str | None = None) -> Iterator[str]
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop(conninfo, name)
+
+
+def _drop(conninfo: str, name: str) -> None:
+    """Drop the database, its sessions cut. A role that is not superuser cannot cut an autovacuum
+    worker's (the server's own) session: that one ends soon by itself, so the drop is tried again."""
+    deadline = time.monotonic() + DROP_TIMEOUT
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        while True:
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 def _conninfo(url: str) -> str:

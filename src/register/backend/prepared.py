@@ -143,6 +143,20 @@ class Prepared:
         return form
 
 
+def read_together(conn: Connection, *queries: tuple[Prepared, Mapping[str, Any]]) -> list[Rows]:
+    """The rows of several independent statements: on PostgreSQL in one round trip (with the deferred
+    writes), on SQLite one after another."""
+    forms = [(query, query._form(conn.dialect, params), params) for query, params in queries]
+    if any(form.pg is None for _query, form, _params in forms):
+        return [query.execute(conn, params) for query, params in queries]
+    values = [_bound(form, params) for _query, form, params in forms]
+    with driver_errors(conn, "; ".join(form.sql for _query, form, _params in forms), values):
+        answers = libpq.execute_together(
+            conn, [(form.pg, value) for (_query, form, _params), value in zip(forms, values, strict=True)]
+        )
+    return [Rows(rows, count) for rows, count in answers]
+
+
 @contextmanager
 def driver_errors(conn: Connection, sql: str, values: Any, cursor: Any = None) -> Iterator[None]:
     """Driver errors raised as SQLAlchemy's (``IntegrityError`` and the rest); a lost connection

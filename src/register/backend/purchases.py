@@ -35,13 +35,14 @@ from register.backend.api.wire import ElectronicCheque, Fiscal
 from register.backend.members import (
     Member,
     electronic_cheque,
-    find_by_identifier,
+    identified_member,
+    identifier_query,
     load_member,
     stored_electronic_cheque,
 )
-from register.backend.prepared import Prepared
+from register.backend.prepared import Prepared, read_together
 from register.backend.schema import members, purchase_lines, purchases
-from register.backend.shop import load_shop
+from register.backend.shop import SHOP_QUERY, load_shop, shop_state
 from register.backend.timeutil import parse_stored, utc_now, utc_now_text, utc_text
 from register.domain import format_rub
 
@@ -135,12 +136,15 @@ class Delivery:
 
 
 def calculate(conn: Connection, device_id: int, cheque: ChequeFields) -> CalculateAnswer:
-    member = (
-        find_by_identifier(conn, cheque.identifier.type, cheque.identifier.value)
-        if cheque.identifier
-        else None
-    )
-    mode = load_shop(conn).delivery_mode
+    member: Member | None = None
+    if cheque.identifier:  # the member and the shop's settings in one round trip
+        found, shop = read_together(
+            conn, identifier_query(cheque.identifier.type, cheque.identifier.value), SHOP_QUERY
+        )
+        member = identified_member(found.one_or_none())
+        mode = shop_state(shop.one()).delivery_mode
+    else:
+        mode = load_shop(conn).delivery_mode
     purchase_id = str(uuid.uuid4())
     _insert_record(
         conn,

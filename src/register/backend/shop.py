@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -28,7 +30,14 @@ def ensure_shop_settings(conn: Connection, mode: DeliveryMode, shop_name: str) -
 
 
 def load_shop(conn: Connection) -> ShopState:
-    row = _SELECT_ROW.execute(conn).one()
+    return shop_state(_SELECT_ROW.execute(conn).one())
+
+
+SHOP_QUERY = (_SELECT_ROW, {})
+"""The statement ``load_shop`` runs, to run it with others (``prepared.read_together``)."""
+
+
+def shop_state(row: Mapping[str, Any]) -> ShopState:
     return ShopState(DeliveryMode(row["delivery_mode"]), row["shop_name"])
 
 

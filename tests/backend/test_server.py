@@ -78,7 +78,7 @@ def test_smtp_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert (settings.smtp_host, settings.smtp_port) == ("10.0.0.5", 2525)
 
 
-def test_serve_spreads_the_connections_over_its_worker_processes(tmp_path: Path) -> None:
+def test_serve_deals_the_connections_evenly_to_its_worker_processes(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'loyalty.sqlite3'}"
     env = {**os.environ, "REGISTER_LOYALTY_WORKERS": "2"}
     process = subprocess.Popen(
@@ -108,5 +108,4 @@ def test_serve_spreads_the_connections_over_its_worker_processes(tmp_path: Path)
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert len(serving) == 2 and sum(serving.values()) == 24
-    assert min(serving.values()) > 0, serving  # all 24 on one of two sockets: odds of 1 in 8 million
+    assert sorted(serving.values()) == [12, 12], serving  # dealt in turn

@@ -16,6 +16,7 @@ from types import FrameType
 import uvicorn
 
 from register.backend.app import make_app
+from register.backend.handoff import ConnectionDealer, HandedServer, handoff_pair
 from register.backend.settings import BackendSettings
 
 START_TIMEOUT = 30.0
@@ -32,10 +33,20 @@ class BackendServerError(RuntimeError):
 class BackendServer:
     """The loyalty backend on uvicorn in a background thread; ``start()`` returns its base URL."""
 
-    def __init__(self, settings: BackendSettings, listener: socket.socket | None = None) -> None:
-        """``listener``: a bound socket to serve on (shared by the worker processes of ``serve``)."""
+    def __init__(
+        self,
+        settings: BackendSettings,
+        listener: socket.socket | None = None,
+        *,
+        handoff: socket.socket | None = None,
+        address: tuple[str, int] | None = None,
+    ) -> None:
+        """``listener``: a bound socket to serve on. ``handoff``: serve instead the connections a
+        ``ConnectionDealer`` accepts at ``address`` and passes over this Unix socket."""
         self.settings = settings
         self._listener = listener
+        self._handoff = handoff
+        self._address = address
         self.base_url: str | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -44,23 +55,26 @@ class BackendServer:
         """Start serving (port 0: any free port) and return ``http://HOST:PORT`` once accepting."""
         if self._thread is not None:
             raise BackendServerError("the backend server is already running")
-        listener = self._listener or _listen(self.settings.host, self.settings.port)
+        handoff = self._handoff
+        listener = None if handoff else self._listener or _listen(self.settings.host, self.settings.port)
         try:
             app = make_app(self.settings)
         except BaseException:
-            listener.close()
+            if listener is not None:
+                listener.close()
             raise
         config = uvicorn.Config(app, log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(config) if handoff is None else HandedServer(config, handoff)
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
-                server.run(sockets=[listener])
+                server.run(sockets=[listener] if listener is not None else None)
             except BaseException as exc:  # uvicorn ends a failed start-up with SystemExit
                 failure.append(exc)
             finally:
-                listener.close()
+                if listener is not None:
+                    listener.close()
 
         thread = threading.Thread(target=run, name="loyalty-backend", daemon=True)
         thread.start()
@@ -70,7 +84,7 @@ class BackendServer:
             if not thread.is_alive():
                 raise BackendServerError(f"the loyalty backend did not start: {failure or 'stopped'}")
         self._server, self._thread = server, thread
-        host, port = listener.getsockname()[:2]
+        host, port = listener.getsockname()[:2] if listener is not None else self._address or ("", 0)
         shown_host = self.settings.host if self.settings.host not in ("", "0.0.0.0", "::") else host
         if ":" in shown_host:
             shown_host = f"[{shown_host}]"
@@ -99,9 +113,8 @@ class BackendServer:
         self.stop()
 
 
-def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """A bound TCP socket for uvicorn, so that a busy port is an error of ``start()``, not of a thread.
-    ``reuse_port``: one of several sockets on one port, each with its own queue of connections."""
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn, so that a busy port is an error of ``start()``, not of a thread."""
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         listener = socket.socket(family, kind, proto)
@@ -109,29 +122,12 @@ def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
         raise BackendServerError(f"cannot listen on {host}:{port}: {exc}") from None
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind(address)
     except OSError as exc:
         listener.close()
         raise BackendServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     listener.set_inheritable(True)
     return listener
-
-
-def _worker_listeners(host: str, port: int, workers: int) -> list[socket.socket]:
-    """One socket per worker on one port (the first one's, when ``port`` is 0); none for one worker."""
-    if workers < 2:
-        return []
-    listeners = [_listen(host, port, reuse_port=True)]
-    try:
-        bound_port = listeners[0].getsockname()[1]
-        listeners += [_listen(host, bound_port, reuse_port=True) for _ in range(workers - 1)]
-    except BaseException:
-        for listener in listeners:
-            listener.close()
-        raise
-    return listeners
 
 
 def default_workers() -> int:
@@ -152,13 +148,12 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
     """Serve until SIGTERM or SIGINT, printing ``loyalty: http://HOST:PORT`` once accepting. Main thread
     only. The SMTP server is taken from $REGISTER_LOYALTY_SMTP_HOST / $REGISTER_LOYALTY_SMTP_PORT.
 
-    ``workers`` processes (default: ``default_workers()``) serve one port, each on its own listening
-    socket (SO_REUSEPORT: the kernel spreads the connections evenly over them; on one shared socket the
-    process that happened to be idle when the registers connected kept most of them). One Python process
-    runs on one core at a time (the GIL), so a second process is what puts the second core to work. The
-    extra workers are forked before any engine or thread exists; each builds its own app (migration and
-    seeding are serialised by the start-up lock), and they stop with this process. The message senders
-    of the workers share the queue safely: a message is claimed by a conditional UPDATE.
+    ``workers`` processes (default: ``default_workers()``) serve one port: this one accepts and deals the
+    connections to them in turn (``handoff``). One Python process runs on one core at a time (the GIL),
+    so a second process is what puts the second core to work. The extra workers are forked before any
+    engine or thread exists; each builds its own app (migration and seeding are serialised by the
+    start-up lock), and they stop with this process. The message senders of the workers share the queue
+    safely: a message is claimed by a conditional UPDATE.
     """
     settings = BackendSettings(db_url=db_url or "", host=host, port=port, seed=seed).with_smtp_from_env()
     workers = workers if workers is not None else default_workers()
@@ -172,26 +167,36 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    listeners = _worker_listeners(settings.host, settings.port, workers)
-    listener = listeners[0] if listeners else None
+    listener = _listen(settings.host, settings.port) if workers > 1 else None
+    pairs = [handoff_pair() for _ in range(workers)] if listener is not None else []
+    address = listener.getsockname()[:2] if listener is not None else None
     children: dict[int, int] = {}  # pid -> the read end of its "ready" pipe
+    dealer = ConnectionDealer(listener, [dealt for dealt, _ in pairs]) if listener is not None else None
     try:
-        for own in listeners[1:]:
+        for _dealt, taken in pairs[1:]:
             ready_read, ready_write = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the forked worker
                 os.close(ready_read)
-                for other in listeners:
-                    if other is not own:
+                assert listener is not None
+                listener.close()
+                for dealt, other in pairs:
+                    dealt.close()
+                    if other is not taken:
                         other.close()
-                _run_worker(settings, own, ready_write, stop)
+                _run_worker(settings, taken, address, ready_write, stop)
             os.close(ready_write)
-            own.close()  # the worker's now: a connection queued on it is the worker's to accept
+            taken.close()  # the worker's end
             children[pid] = ready_read
-        server = BackendServer(settings, listener)
+        if pairs:
+            server = BackendServer(settings, handoff=pairs[0][1], address=address)
+        else:
+            server = BackendServer(settings)
         try:
             base_url = server.start()
             _await_ready(children)
+            if dealer is not None:
+                dealer.start()
             print(f"loyalty: {base_url}", flush=True)
             while not stop.wait(0.5):
                 if not server.running:
@@ -201,23 +206,32 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
                         children[pid] = -1
                         raise BackendServerError(f"loyalty backend worker {pid} stopped unexpectedly")
         finally:
+            if dealer is not None:
+                dealer.stop()
             _stop_workers(children)
             server.stop()
     finally:
-        for each in listeners:
+        for each in [listener] if listener is not None else []:
             each.close()
+        for dealt, taken in pairs:
+            dealt.close()
+            taken.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def _run_worker(
-    settings: BackendSettings, listener: socket.socket | None, ready: int, stop: threading.Event
+    settings: BackendSettings,
+    handoff: socket.socket,
+    address: tuple[str, int] | None,
+    ready: int,
+    stop: threading.Event,
 ) -> None:  # pragma: no cover - runs in the forked worker
-    """A forked worker: serve on the shared socket until SIGTERM or until the parent is gone."""
+    """A forked worker: serve the connections dealt to it until SIGTERM or until the parent is gone."""
     code = 0
     parent = os.getppid()
     try:
-        server = BackendServer(settings, listener)
+        server = BackendServer(settings, handoff=handoff, address=address)
         server.start()
         os.write(ready, b"1")
         os.close(ready)

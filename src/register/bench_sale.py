@@ -33,6 +33,7 @@ from register.domain.decision import BuyerAnswer
 from register.sale import Identifier, Register, SaleEvent, SaleRequest
 
 LOAD_CARDS = ("7000000000001", "7000000000002", "7000000000004", None)
+LOAD_MEMBERS = 300
 
 
 @contextmanager
@@ -188,14 +189,50 @@ class _Connection:
             self._reader = self._writer = None
 
 
-async def _one_register(base_url: str, fn: str, purchases: int, worker: int, out: LoadResult) -> None:
+@dataclass(frozen=True)
+class LoadShop:
+    """Who the load is: each register's (code, password), and the members' cards."""
+
+    registers: list[tuple[str, str]]
+    cards: list[str]
+
+
+def prepare_load_shop(db_url: str, registers: int, members: int) -> LoadShop:
+    """A new database, migrated with the lab seed, plus ``registers`` registers and ``members`` members
+    of its own (``seed.seed_load``): twenty registers are twenty devices, each of whose buyers is a
+    member of their own, not one register and three members shared by all."""
+    from register.backend import BackendSettings, make_app
+    from register.backend.database import Database
+    from register.backend.seed import load_cards, seed_load
+
+    make_app(BackendSettings(db_url=db_url, seed="lab")).state.backend.db.dispose()
+    db = Database(db_url)
+    try:
+        with db.write() as conn:
+            credentials = seed_load(conn, registers, members)
+    finally:
+        db.dispose()
+    return LoadShop(credentials, load_cards(members))
+
+
+def _card_of(shop: LoadShop, worker: int, purchase: int, purchases: int) -> str | None:
+    """Every fourth buyer has no card; the others are members, no two registers' the same at once."""
+    if purchase % 4 == 3:
+        return None
+    return shop.cards[(worker * purchases + purchase) % len(shop.cards)]
+
+
+async def _one_register(
+    base_url: str, shop: LoadShop, fn: str, purchases: int, worker: int, out: LoadResult
+) -> None:
     """One register: its purchases one after another, each calculate, confirm, cheque-link."""
     url = urlsplit(base_url)
-    token = base64.b64encode(b"POS-1:lab").decode("ascii")
+    code, secret = shop.registers[worker % len(shop.registers)]
+    token = base64.b64encode(f"{code}:{secret}".encode()).decode("ascii")
     connection = _Connection(url.hostname or "127.0.0.1", url.port or 80, f"Basic {token}")
     try:
         for i in range(purchases):
-            card = LOAD_CARDS[(worker + i) % len(LOAD_CARDS)]
+            card = _card_of(shop, worker, i, purchases)
             when = datetime.now().astimezone().isoformat()
             body = {
                 "requestId": str(uuid.uuid4()),
@@ -255,7 +292,7 @@ async def _one_register(base_url: str, fn: str, purchases: int, worker: int, out
         await connection.close()
 
 
-def load_backend(base_url: str, registers: int, purchases_each: int) -> LoadResult:
+def load_backend(base_url: str, shop: LoadShop, registers: int, purchases_each: int) -> LoadResult:
     """``registers`` registers at once (asyncio tasks, one connection each), each doing its purchases
     one after another."""
     result = LoadResult(0, 0.0, [], [], [])
@@ -263,7 +300,7 @@ def load_backend(base_url: str, registers: int, purchases_each: int) -> LoadResu
 
     async def run_all() -> None:
         await asyncio.gather(
-            *(_one_register(base_url, fn, purchases_each, w, result) for w in range(registers))
+            *(_one_register(base_url, shop, fn, purchases_each, w, result) for w in range(registers))
         )
 
     started = time.perf_counter()
@@ -276,14 +313,18 @@ def load_backend(base_url: str, registers: int, purchases_each: int) -> LoadResu
 def bench_backend(
     db_url: str, label: str, registers: int, purchases_each: int, echo: Callable[[str], None]
 ) -> None:
+    shop = prepare_load_shop(db_url, registers, LOAD_MEMBERS)
     with child(["loyalty", "serve", "--db", db_url, "--port", "0", "--seed", "lab"], "loyalty: ") as (
         proc,
         url,
     ):
-        load_backend(url, 2, 10)  # warm-up
-        result = load_backend(url, registers, purchases_each)
+        load_backend(url, shop, registers, 2)  # warm-up: every register's credentials checked once
+        result = load_backend(url, shop, registers, purchases_each)
         rss, pss, processes = _memory_of_tree(proc.pid)
-    echo(f"backend on {label}: {registers} registers at once, calculate + confirm + cheque-link per purchase")
+    echo(
+        f"backend on {label}: {registers} registers at once, calculate + confirm + cheque-link per purchase "
+        f"({LOAD_MEMBERS} members, a quarter of the buyers without a card)"
+    )
     echo(f"  purchases per second:              {result.purchases / result.seconds:10.1f}   (target >= 300)")
     if result.request_latencies:
         echo(

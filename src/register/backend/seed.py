@@ -90,25 +90,8 @@ def seed_lab(conn: Connection) -> None:
         register_staff(conn, *LAB_STAFF)
     now = utc_now_text()
     for member in LAB_MEMBERS:
-        if conn.execute(select(cards.c.number).where(cards.c.number == member.card)).first() is not None:
-            continue
-        conn.execute(
-            insert(members).values(
-                id=member.id,
-                name=member.name,
-                name_folded=fold_name(member.name),
-                email=member.email,
-                email_confirmed=member.email_confirmed,
-                phone=member.phone,
-                phone_confirmed=member.phone_confirmed,
-                preferred=member.preferred,
-                paper_refused=member.paper_refused,
-                blocked=member.blocked,
-                balance=member.balance,
-                created_at=now,
-            )
-        )
-        conn.execute(insert(cards).values(number=member.card, member_id=member.id, created_at=now))
+        if conn.execute(select(cards.c.number).where(cards.c.number == member.card)).first() is None:
+            add_member(conn, member, now)
     for offer in LAB_OFFERS:
         if conn.execute(select(offers.c.id).where(offers.c.name == offer.name)).first() is None:
             conn.execute(
@@ -125,3 +108,58 @@ def seed_lab(conn: Connection) -> None:
                     created_at=now,
                 )
             )
+
+
+def add_member(conn: Connection, member: LabMember, now: str) -> None:
+    conn.execute(
+        insert(members).values(
+            id=member.id,
+            name=member.name,
+            name_folded=fold_name(member.name),
+            email=member.email,
+            email_confirmed=member.email_confirmed,
+            phone=member.phone,
+            phone_confirmed=member.phone_confirmed,
+            preferred=member.preferred,
+            paper_refused=member.paper_refused,
+            blocked=member.blocked,
+            balance=member.balance,
+            created_at=now,
+        )
+    )
+    conn.execute(insert(cards).values(number=member.card, member_id=member.id, created_at=now))
+
+
+LOAD_CARD_PREFIX = "71"
+
+
+def load_cards(count: int) -> list[str]:
+    """The cards of ``seed_load``'s members, in order."""
+    return [f"{LOAD_CARD_PREFIX}{n:011d}" for n in range(1, count + 1)]
+
+
+def seed_load(conn: Connection, registers: int, member_count: int) -> list[tuple[str, str]]:
+    """The benchmark's shop: ``registers`` registers LOAD-01… (password "lab"), whose (code, password)
+    are returned, and ``member_count`` members whose cards ``load_cards`` lists: in turn one who refused
+    paper with a confirmed e-mail, one with a confirmed phone, one who has not refused."""
+    credentials = [(f"LOAD-{n:02d}", "lab") for n in range(1, registers + 1)]
+    for code, secret in credentials:
+        register_device(conn, code, secret)
+    now = utc_now_text()
+    for n, number in enumerate(load_cards(member_count)):
+        kind = n % 3
+        add_member(
+            conn,
+            LabMember(
+                number,
+                f"Участник {n + 1}",
+                email=f"load{n + 1}@example.ru" if kind != 1 else None,
+                email_confirmed=kind != 1,
+                phone=f"+7901{n + 1:07d}" if kind == 1 else None,
+                phone_confirmed=kind == 1,
+                preferred=("email", "phone", None)[kind],
+                paper_refused=kind != 2,
+            ),
+            now,
+        )
+    return credentials

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from register.backend import BackendServer, BackendServerError, BackendSettings
+from register.backend.server import default_workers
 from register.backend.settings import SettingsError
 
 SERVE = "from register.backend import serve; import sys; serve(sys.argv[1], '127.0.0.1', 0, 'lab')"
@@ -109,3 +110,19 @@ def test_serve_deals_the_connections_evenly_to_its_worker_processes(tmp_path: Pa
             process.kill()
             process.wait()
     assert sorted(serving.values()) == [12, 12], serving  # dealt in turn
+
+
+def test_serve_runs_one_worker_on_sqlite_and_one_per_core_up_to_two_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTER_LOYALTY_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert default_workers("sqlite:////tmp/loyalty.sqlite3") == 1
+    assert default_workers("postgresql://u@127.0.0.1/db") == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert default_workers("postgresql://u@127.0.0.1/db") == 1
+    monkeypatch.setenv("REGISTER_LOYALTY_WORKERS", "3")
+    assert default_workers("sqlite:////tmp/loyalty.sqlite3") == 3
+    monkeypatch.setenv("REGISTER_LOYALTY_WORKERS", "none")
+    with pytest.raises(ValueError, match="REGISTER_LOYALTY_WORKERS"):
+        default_workers("postgresql://u@127.0.0.1/db")

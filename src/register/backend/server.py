@@ -17,6 +17,7 @@ from types import FrameType
 import uvicorn
 
 from register.backend.app import make_app
+from register.backend.database import normalise_url
 from register.backend.handoff import ConnectionDealer, HandedServer, handoff_pair
 from register.backend.settings import BackendSettings
 
@@ -144,10 +145,18 @@ def _limit_malloc_arenas(arenas: int) -> None:
     mallopt(_M_ARENA_MAX, arenas)
 
 
-def default_workers() -> int:
-    """Worker processes of ``serve``: $REGISTER_LOYALTY_WORKERS, else one per core up to two."""
+def default_workers(db_url: str) -> int:
+    """Worker processes of ``serve``: $REGISTER_LOYALTY_WORKERS, else one on SQLite and one per core up
+    to two on PostgreSQL.
+
+    SQLite has one writer: two processes took turns on the file's lock, and each began every
+    transaction by reading again the pages the other had written, which cost more than a second core
+    gave (20 registers: one process 323-326 purchases/s, two 260-267). PostgreSQL needs the second
+    (one process 162/s, two 251)."""
     raw = os.environ.get(WORKERS_ENV, "").strip()
     if not raw:
+        if normalise_url(db_url).get_backend_name() == "sqlite":
+            return 1
         return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
     try:
         workers = int(raw)
@@ -162,7 +171,7 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
     """Serve until SIGTERM or SIGINT, printing ``loyalty: http://HOST:PORT`` once accepting. Main thread
     only. The SMTP server is taken from $REGISTER_LOYALTY_SMTP_HOST / $REGISTER_LOYALTY_SMTP_PORT.
 
-    ``workers`` processes (default: ``default_workers()``) serve one port: this one accepts and deals the
+    ``workers`` processes (default: ``default_workers``) serve one port: this one accepts and deals the
     connections to them in turn (``handoff``). One Python process runs on one core at a time (the GIL),
     so a second process is what puts the second core to work. The extra workers are forked before any
     engine or thread exists; each builds its own app (migration and seeding are serialised by the
@@ -170,7 +179,7 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
     safely: a message is claimed by a conditional UPDATE.
     """
     settings = BackendSettings(db_url=db_url or "", host=host, port=port, seed=seed).with_smtp_from_env()
-    workers = workers if workers is not None else default_workers()
+    workers = workers if workers is not None else default_workers(settings.db_url)
     # A request thread back from the database waits for the GIL up to the switch interval (5 ms by
     # default) while the event loop or another request runs Python: with a dozen round trips a request
     # that wait, not the CPU, bounded the throughput on PostgreSQL.

@@ -91,19 +91,16 @@ class DirectRoutes:
             await self._fallback(scope, _replaying(body, receive), send)
             return
         try:
-            response = self._run(route.endpoint, request, device)
+            response = route.endpoint(request, self._backend, device)
         except Exception as exc:  # the same answers as the app's exception handlers give
             response = self._error_response(exc)
         await response(scope, receive, send)
-
-    def _run(self, endpoint: Endpoint, request: BaseModel, device: Device) -> Response:
-        return endpoint(request, self._backend, device)
 
     @staticmethod
     def _parse(route: DirectRoute, body: bytes) -> BaseModel | None:
         try:
             return route.body.model_validate_json(body)
-        except ValidationError:  # FastAPI tells the client what is wrong (and its JSON mode is not used)
+        except ValidationError:  # FastAPI tells the client what is wrong
             return None
 
     def _device(self, headers: dict[bytes, bytes]) -> Device | None:

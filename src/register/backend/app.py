@@ -73,9 +73,9 @@ def make_app(settings: BackendSettings) -> BackendApp:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Requests run in anyio's thread pool. Two threads a process (one per core, two processes) keep
-        # the cores busy; more only fight over the GIL (and, on SQLite, queue for the one writer anyway):
-        # 4 threads gave 91-95 purchases/s on PostgreSQL, 2 give 109-110 (SQLite the same, ~170).
+        # The requests FastAPI serves (members, staff, a register's malformed or first request; the
+        # others take ``DirectRoutes``) run in anyio's thread pool: two threads a process, since more
+        # only fought the event loop for the GIL (4 threads were 15 % slower than 2).
         to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         backend.sender.start()
         backend.sweeper.start()

@@ -69,11 +69,12 @@ class Database:
             _install_sqlite_hooks(self.engine)
             self._writer = self.engine
         else:
-            # As many kept connections as requests can run at once (the thread pool's 40 threads): beyond
-            # pool_size a connection is opened and closed per checkout, and PostgreSQL forks a process
-            # for each one. No pre-ping (a round trip per transaction): a connection found lost
-            # invalidates the whole pool, and a register request is run once more on a new one
-            # (``idempotency.run_once``).
+            # A process holds few connections at once (the register request on its event loop, FastAPI's
+            # two request threads, the sender, the sweep); the pool is far larger, so that a burst never
+            # opens and closes a connection per checkout (PostgreSQL forks a process for each), and
+            # connections are opened only when needed. No pre-ping (a round trip per transaction): a
+            # connection found lost invalidates the whole pool, and a register request is run once more
+            # on a new one (``idempotency.run_once``).
             self.engine = create_engine(
                 self.url,
                 pool_size=PG_POOL_SIZE,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from register.backend.cheque_links import _CONFIG
 from register.backend.database import Database
 from register.backend.members import _BY_CARD
-from register.backend.prepared import Prepared
+from register.backend.prepared import Prepared, listed
 from register.backend.schema import devices, members
 from tests.backend.support import CARD_ANNA, CARD_GLEB
 
@@ -41,6 +41,29 @@ def test_rows_are_those_of_connection_execute(db: Database, statement: object, p
     assert got == expected
     types = [[type(value) for value in row.values()] for row in got]
     assert types == [[type(value) for value in row.values()] for row in expected]
+
+
+def test_a_listed_parameter_matches_exactly_the_strings_given(db: Database) -> None:
+    # Quotes, backslashes, commas and braces mean something in a PostgreSQL array literal and in JSON.
+    awkward = ['T-"1"', "T-\\2", "T-3,4", "T-{5}", "T-6 7", "T-ж", "T-NULL"]
+    with db.write() as conn:
+        conn.execute(
+            insert(devices),
+            [
+                {"code": code, "secret_hash": "h", "created_at": "2026-01-01T00:00:00+00:00"}
+                for code in awkward
+            ],
+        )
+        query = Prepared(
+            select(devices.c.code).where(listed(devices.c.code, "codes")).order_by(devices.c.code)
+        )
+        wanted = [*awkward[::2], "T-absent", "POS-1"]
+        got = query.execute(conn, {"codes": wanted}).scalars()
+        through_sqlalchemy = conn.execute(query.statement, {"codes": wanted}).scalars().all()
+        none = query.execute(conn, {"codes": []}).scalars()
+    assert sorted(got) == sorted([*awkward[::2], "POS-1"])
+    assert sorted(through_sqlalchemy) == sorted(got)
+    assert none == []
 
 
 def test_changes_count_and_many_rows_go_in_one_call(db: Database) -> None:

@@ -83,6 +83,30 @@ def test_two_senders_deliver_every_message_exactly_once(quiet_backend: Backend, 
     assert sorted(statuses) == [("email", "sent")] * 5 + [("sms", "failed")] * 5
 
 
+def test_messages_handed_over_by_id_are_delivered_once_and_no_others(
+    quiet_backend: Backend, smtp_sink: SmtpSink
+) -> None:
+    _linked_sales(quiet_backend, 2)
+    with quiet_backend.db.read() as conn:
+        made = conn.execute(select(messages.c.id, messages.c.purchase_id, messages.c.status)).all()
+    first, second = sorted({message.purchase_id for message in made})
+    handed = [message.id for message in made if message.purchase_id == first]  # her SMS failed already
+    queued = [message.id for message in made if message.purchase_id == first and message.status == "queued"]
+    sender = MessageSender(quiet_backend.db, quiet_backend.settings)
+
+    assert sender.deliver([*handed, "no-such-message"]) == len(queued) == 1
+    assert sender.deliver(handed) == 0  # taken already: not a second copy
+
+    with quiet_backend.db.read() as conn:
+        statuses = dict(
+            conn.execute(
+                select(messages.c.purchase_id, messages.c.status).where(messages.c.channel == "email")
+            ).all()
+        )
+    assert statuses == {first: "sent", second: "queued"}
+    assert len(smtp_sink.messages) == 1
+
+
 def test_a_message_claimed_before_a_crash_is_failed_not_sent_again(
     quiet_backend: Backend, smtp_sink: SmtpSink
 ) -> None:

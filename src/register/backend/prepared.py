@@ -12,22 +12,27 @@ converted by the columns' types (booleans on SQLite); driver errors are raised a
 (``IntegrityError`` and the rest), and a lost connection invalidates the pool as SQLAlchemy's own
 execution does.
 
-Only plain statements: no expanding (``IN`` list) parameters given at run time, no Python-side column
-defaults the statement would have to fill in; on PostgreSQL text, integer and boolean columns.
+Only plain statements: no expanding (``IN`` list) parameters given at run time (``listed`` takes a
+list as one parameter instead), no Python-side column defaults the statement would have to fill in; on
+PostgreSQL text, integer and boolean columns.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Column, Connection, String, TypeDecorator, bindparam, exc
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.sqltypes import NULLTYPE
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from register.backend import libpq
 
@@ -48,6 +53,54 @@ class _Form:
     results: tuple[Processor | None, ...]
     pg: libpq.PgForm | None
     """PostgreSQL: the statement as libpq runs it."""
+
+
+class _TextList(TypeDecorator[list[str]]):
+    """A list of strings bound as one text: a PostgreSQL array literal, elsewhere a JSON array."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in value)
+            return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
+        return json.dumps(list(value))
+
+
+class _Listed(ColumnElement[bool]):
+    inherit_cache = True
+    type = NULLTYPE
+    _traverse_internals: ClassVar = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("parameter", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: Column[Any], parameter: Any) -> None:
+        self.column = column
+        self.parameter = parameter
+
+
+def listed(column: Column[Any], name: str) -> ColumnElement[bool]:
+    """``column IN`` the strings of the list given as parameter ``name``: one parameter however long
+    the list (an expanding IN renders a new statement for each length, which Prepared cannot keep).
+    On PostgreSQL ``= ANY`` of an array, which the planner looks up in the column's index (an IN over
+    a set-returning function it joined by scanning the table)."""
+    return _Listed(column, bindparam(name, type_=_TextList()))
+
+
+@compiles(_Listed, "sqlite")
+def _listed_sqlite(element: _Listed, compiler: SQLCompiler, **kw: Any) -> str:
+    column, parameter = compiler.process(element.column, **kw), compiler.process(element.parameter, **kw)
+    return f"{column} IN (SELECT value FROM json_each({parameter}))"
+
+
+@compiles(_Listed, "postgresql")
+def _listed_pg(element: _Listed, compiler: SQLCompiler, **kw: Any) -> str:
+    column, parameter = compiler.process(element.column, **kw), compiler.process(element.parameter, **kw)
+    return f"{column} = ANY(CAST({parameter} AS VARCHAR[]))"
 
 
 class Rows:

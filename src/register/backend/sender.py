@@ -18,17 +18,18 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import partial
 
-from sqlalchemy import Connection, Update, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend.database import Database
-from register.backend.prepared import Prepared
+from register.backend.prepared import Prepared, listed
 from register.backend.schema import messages, outbox
 from register.backend.settings import BackendSettings
 from register.backend.timeutil import utc_now, utc_now_text, utc_text, utc_text_after
@@ -52,25 +53,34 @@ _DUE = Prepared(
     .order_by(messages.c.created_at, messages.c.id)
     .limit(BATCH)
 )
-# A batch is claimed per status it was read with (``queued``, ``retrying``): the messages still in that
-# status and still due (another sender may have tried one since) are locked, then updated. On PostgreSQL
-# a message another sender's transaction holds is skipped, not waited for: two senders each waiting on
-# rows the other had locked was a deadlock. (SQLite ignores the clause: its writers are serial.) Two
-# statements, not one UPDATE over a locking subquery: PostgreSQL planned that as a scan of the table.
-_LOCK_CLAIMABLE = (
+# Messages are claimed locked: those still in the status they were read with (another sender may have
+# taken one since) are locked in the order of their ids, then updated. On PostgreSQL a message another
+# sender's transaction holds is skipped, not waited for: two senders each waiting on rows the other had
+# locked was a deadlock. (SQLite ignores the clause: its writers are serial.) Two statements, not one
+# UPDATE over a locking subquery: PostgreSQL planned that as a scan of the table.
+_LISTED = listed(messages.c.id, "message_ids")
+_LOCK_QUEUED = Prepared(  # the messages a request handed over, whole, as long as they are queued
+    select(messages)
+    .where(_LISTED, messages.c.status == "queued")
+    .order_by(messages.c.id)
+    .with_for_update(skip_locked=True, of=messages)
+)
+_LOCK_CLAIMABLE = Prepared(  # of a batch read from the queue: those still so and due
     select(messages.c.id)
     .where(
-        messages.c.id.in_(bindparam("message_ids", expanding=True)),
+        _LISTED,
         messages.c.status == bindparam("expected"),
         or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= bindparam("claim_time")),
     )
-    .with_for_update(skip_locked=True)
+    .order_by(messages.c.id)
+    .with_for_update(skip_locked=True, of=messages)
 )
-_LOCKED = messages.c.id.in_(bindparam("message_ids", expanding=True))
-_CLAIM = update(messages).where(_LOCKED).values(status="sending", claimed_at=bindparam("claim_time"))
-_CLAIM_SENT = (  # SMS and push: claimed and delivered (into the outbox) in one transaction
+_CLAIM = Prepared(
+    update(messages).where(_LISTED).values(status="sending", claimed_at=bindparam("claim_time"))
+)
+_CLAIM_SENT = Prepared(  # SMS and push: claimed and delivered (into the outbox) in one transaction
     update(messages)
-    .where(_LOCKED)
+    .where(_LISTED)
     .values(
         status="sent",
         error=None,
@@ -79,9 +89,15 @@ _CLAIM_SENT = (  # SMS and push: claimed and delivered (into the outbox) in one 
         next_attempt_at=None,
     )
 )
-_SET_STATUS = Prepared(
-    update(messages).where(
-        messages.c.id == bindparam("message_id"), messages.c.status == bindparam("expected")
+_SET_OUTCOME = Prepared(  # the e-mails of one outcome, at once
+    update(messages)
+    .where(_LISTED, messages.c.status == "sending")
+    .values(
+        status=bindparam("outcome"),
+        error=bindparam("reason"),
+        sent_at=bindparam("sent_time"),
+        attempts=messages.c.attempts + 1,
+        next_attempt_at=bindparam("next_time"),
     )
 )
 _INSERT_OUTBOX = Prepared(insert(outbox))
@@ -113,6 +129,9 @@ class MessageSender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._handed: set[str] = set()  # ids of messages committed in this process, not yet tried
+        self._scan_asked = False
+        self._handed_lock = threading.Lock()
 
     def start(self) -> None:
         self._fail_interrupted_claims()
@@ -128,7 +147,15 @@ class MessageSender:
             self._thread.join(timeout=self._settings.smtp_timeout + 5)
             self._thread = None
 
-    def wake(self) -> None:
+    def wake(self, message_ids: Iterable[str] = ()) -> None:
+        """After committing new messages: with their ids they are taken by id (no scan of the queue,
+        which under load was most of the sender's database work); without, the queue is scanned."""
+        ids = list(message_ids)
+        with self._handed_lock:
+            if ids:
+                self._handed.update(ids)
+            else:
+                self._scan_asked = True
         self._wake.set()
 
     def drain(self) -> int:
@@ -139,49 +166,56 @@ class MessageSender:
                 batch = _DUE.execute(conn, {"now": utc_now_text()}).all()
             if not batch:
                 return handled
-            handled += self._deliver_outbox([m for m in batch if m["channel"] != "email"])
-            handled += self._deliver_emails([m for m in batch if m["channel"] == "email"])
+            claim_time = utc_now_text()
+            with self._db.write() as conn:
+                claimed = _lock_claimable(conn, batch, claim_time)
+                emails = _claim(conn, claimed, claim_time)
+            handled += len(claimed)
+            self._deliver_emails(emails)
+        return handled
+
+    def deliver(self, message_ids: Iterable[str]) -> int:
+        """Deliver these messages if they are still queued (those another sender took are skipped);
+        return how many this sender handled."""
+        ordered = sorted(set(message_ids))
+        handled = 0
+        for start in range(0, len(ordered), BATCH):
+            claim_time = utc_now_text()
+            with self._db.write() as conn:
+                claimed = _LOCK_QUEUED.execute(conn, {"message_ids": ordered[start : start + BATCH]}).all()
+                emails = _claim(conn, claimed, claim_time)
+            handled += len(claimed)
+            self._deliver_emails(emails)
         return handled
 
     def _run(self) -> None:
+        poll = self._settings.sender_poll_seconds
+        scanned = -poll
         while not self._stop.is_set():
-            self._wake.wait(self._settings.sender_poll_seconds)
+            self._wake.wait(poll)
             # Under load a wake comes with every request: gather a moment so one round takes many messages.
             self._stop.wait(GATHER_SECONDS)
             self._wake.clear()
+            with self._handed_lock:
+                handed, self._handed = self._handed, set()
+                scan, self._scan_asked = self._scan_asked, False
             try:
-                self.drain()
+                if handed:
+                    self.deliver(handed)
+                # The queue is still scanned each poll interval: for e-mails due again, and for messages
+                # of other processes that went unsent (their process stopped first).
+                if scan or not handed or time.monotonic() - scanned >= poll:
+                    scanned = time.monotonic()
+                    self.drain()
             except Exception:  # the sender must outlive a database hiccup; the next round retries
                 log.exception("message sender round failed")
+                with self._handed_lock:
+                    self._scan_asked = True  # what was handed over is queued still: the scan finds it
 
-    def _deliver_outbox(self, batch: list[RowMapping]) -> int:
-        """SMS and push: into the outbox, the whole batch in one transaction."""
-        if not batch:
-            return 0
-        with self._db.write() as conn:
-            # Claimed and marked sent in one go: the outbox row is written in the same transaction.
-            claimed = _claim(conn, _CLAIM_SENT, batch)
-            if claimed:
-                _INSERT_OUTBOX.defer(
-                    conn,
-                    [
-                        {
-                            "message_id": message["id"],
-                            "channel": message["channel"],
-                            "recipient": message["recipient"],
-                            "text": message["body"],
-                            "created_at": utc_now_text(),
-                        }
-                        for message in claimed
-                    ],
-                )
-        return len(claimed)
-
-    def _deliver_emails(self, batch: list[RowMapping]) -> int:
-        """E-mails: claimed together, sent over one SMTP connection, outcomes stored together."""
-        claimed = self._claim(batch)
+    def _deliver_emails(self, claimed: list[RowMapping]) -> None:
+        """E-mails claimed: sent over one SMTP connection, their outcomes stored together."""
         if not claimed:
-            return 0
+            return
         outcomes: list[tuple[RowMapping, SendFailure | None]] = []
         unreachable: SendFailure | None = None
         with _SmtpSession(self._settings) as session:
@@ -197,17 +231,31 @@ class MessageSender:
                         unreachable = failure
                 else:
                     outcomes.append((message, None))
+        alike: dict[tuple[str, str | None, str | None], list[str]] = {}
+        for message, failure in outcomes:
+            alike.setdefault(self._outcome(message, failure), []).append(message["id"])
+        sent_time = utc_now_text()
         with self._db.write() as conn:
             # In the order of the ids, as every sender does: rows locked in one order cannot deadlock.
-            ordered = sorted(outcomes, key=lambda outcome: outcome[0]["id"])
-            _SET_STATUS.defer(conn, [self._outcome(message, failure) for message, failure in ordered])
-        return len(claimed)
+            for (outcome, reason, next_time), ids in sorted(alike.items(), key=lambda item: min(item[1])):
+                _SET_OUTCOME.defer(
+                    conn,
+                    {
+                        "message_ids": sorted(ids),
+                        "outcome": outcome,
+                        "reason": reason,
+                        "sent_time": sent_time if outcome == "sent" else None,
+                        "next_time": next_time,
+                    },
+                )
 
-    def _outcome(self, message: RowMapping, failure: SendFailure | None) -> dict[str, object]:
-        """The parameters of ``_SET_STATUS`` that store a claimed e-mail's outcome."""
+    def _outcome(
+        self, message: RowMapping, failure: SendFailure | None
+    ) -> tuple[str, str | None, str | None]:
+        """A claimed e-mail's outcome: its status, the error kept and when it is due again."""
         attempts = message["attempts"] + 1
         if failure is None:
-            return _status_params(message["id"], "sending", "sent", None, attempts)
+            return "sent", None, None
         settings = self._settings
         if failure.permanent or attempts >= settings.smtp_max_attempts:
             error = (
@@ -215,19 +263,10 @@ class MessageSender:
                 if failure.permanent
                 else f"{failure} (попыток: {attempts}, больше не повторяется)"
             )
-            return _status_params(message["id"], "sending", "failed", error, attempts)
+            return "failed", error, None
         due = utc_text(utc_now() + timedelta(seconds=retry_delay(settings, attempts)))
         log.info("e-mail %s: attempt %d failed (%s), next at %s", message["id"], attempts, failure, due)
-        return _status_params(
-            message["id"], "sending", "retrying", str(failure), attempts, next_attempt_at=due
-        )
-
-    def _claim(self, batch: list[RowMapping]) -> list[RowMapping]:
-        """The messages of ``batch`` this sender claimed (``queued`` -> ``sending``); others are taken."""
-        if not batch:
-            return []
-        with self._db.write() as conn:
-            return _claim(conn, _CLAIM, batch)
+        return "retrying", str(failure), due
 
     def _email(self, message: RowMapping) -> EmailMessage:
         settings = self._settings
@@ -321,42 +360,44 @@ class _SmtpSession:
             smtp.close()
 
 
-def _claim(conn: Connection, statement: Update, batch: list[RowMapping]) -> list[RowMapping]:
-    """The messages of ``batch`` claimed by ``statement``: those still in the status they were read with
+def _lock_claimable(conn: Connection, batch: list[RowMapping], claim_time: str) -> list[RowMapping]:
+    """The messages of ``batch`` locked for this sender: those still in the status they were read with
     and due; the others are another sender's."""
-    claimed_at = utc_now_text()
     ids: set[str] = set()
     for expected in sorted({message["status"] for message in batch}):
-        wanted = [message["id"] for message in batch if message["status"] == expected]
-        locked = list(
-            conn.execute(
-                _LOCK_CLAIMABLE, {"message_ids": wanted, "expected": expected, "claim_time": claimed_at}
+        wanted = sorted(message["id"] for message in batch if message["status"] == expected)
+        ids.update(
+            _LOCK_CLAIMABLE.execute(
+                conn, {"message_ids": wanted, "expected": expected, "claim_time": claim_time}
             ).scalars()
         )
-        if locked:
-            conn.execute(statement, {"message_ids": locked, "claim_time": claimed_at})
-            ids.update(locked)
     return [message for message in batch if message["id"] in ids]
 
 
-def _status_params(
-    message_id: str,
-    expected: str,
-    status: str,
-    error: str | None,
-    attempts: int,
-    *,
-    next_attempt_at: str | None = None,
-) -> dict[str, object]:
-    return {
-        "message_id": message_id,
-        "expected": expected,
-        "status": status,
-        "error": error,
-        "sent_at": utc_now_text() if status == "sent" else None,
-        "attempts": attempts,
-        "next_attempt_at": next_attempt_at,
-    }
+def _claim(conn: Connection, locked: list[RowMapping], claim_time: str) -> list[RowMapping]:
+    """Claim the locked messages: SMS and push delivered into the outbox at once, e-mails ``sending``
+    (returned, to be sent after the commit)."""
+    pushed = [message for message in locked if message["channel"] != "email"]
+    emails = [message for message in locked if message["channel"] == "email"]
+    if pushed:
+        # Claimed and marked sent in one go: the outbox row is written in the same transaction.
+        _CLAIM_SENT.defer(conn, {"message_ids": [m["id"] for m in pushed], "claim_time": claim_time})
+        _INSERT_OUTBOX.defer(
+            conn,
+            [
+                {
+                    "message_id": message["id"],
+                    "channel": message["channel"],
+                    "recipient": message["recipient"],
+                    "text": message["body"],
+                    "created_at": claim_time,
+                }
+                for message in pushed
+            ],
+        )
+    if emails:
+        _CLAIM.defer(conn, {"message_ids": [m["id"] for m in emails], "claim_time": claim_time})
+    return emails
 
 
 def _smtp_reason(recipients: dict[str, tuple[int, bytes]]) -> str:

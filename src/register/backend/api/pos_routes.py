@@ -74,10 +74,7 @@ def _once(
     work: Callable[[Connection], BaseModel],
 ) -> Response:
     key = request_key(device.id, str(request.request_id), endpoint, request, {"request_id"})  # type: ignore[attr-defined]
-    answer = run_once(backend.db, key, work)
-    if endpoint == "cheque-link":  # the only request that queues messages (besides offline-batch)
-        backend.sender.wake()
-    return _respond(answer)
+    return _respond(run_once(backend.db, key, work))
 
 
 def _respond(answer: Answer) -> Response:
@@ -159,14 +156,19 @@ def cheque_link(request: ChequeLinkRequest, backend: BackendDep, device: DeviceD
     the built-in e-receipt message does. ``eReceipt`` says whether a message carries the receipt and how
     far it got; ``messages`` lists every message, each marked ``carriesReceipt``."""
     lifetime = backend.settings.calculation_lifetime_seconds
+    queued: list[str] = []  # the ids of the messages the work queued (of its last run)
 
     def work(conn: Connection) -> ChequeLinkAnswer:
         found = store_link(
             conn, request.purchase_id, request.fiscal, request.url, request.qr, lifetime_seconds=lifetime
         )
+        queued[:] = [message.id for message in found.messages if message.status == "queued"]
         return ChequeLinkAnswer(stored=True, messages=found.messages, e_receipt=found.e_receipt)
 
-    return _once(backend, device, "cheque-link", request, work)
+    response = _once(backend, device, "cheque-link", request, work)
+    if queued:  # the only request that queues messages besides offline-batch
+        backend.sender.wake(queued)
+    return response
 
 
 @router.post(

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from register.backend.database import Database
 from register.backend.pg_cluster import fresh_database
@@ -66,3 +67,24 @@ def test_register_requests_survive_the_database_cutting_the_connections(
     assert stored == 1
     assert made == 2  # the sale's purchase and this one: the lost run left nothing behind
     assert first != answer.json()["purchaseId"]
+
+
+def test_after_a_lost_connection_the_next_transaction_is_on_a_live_one(
+    pg_admin_url: str, seeded_pg_template: str
+) -> None:
+    with fresh_database(pg_admin_url, template=seeded_pg_template) as url:
+        db = Database(url)
+        try:
+            with db.write() as first, db.write() as second, db.read() as third:  # three kept open after
+                for conn in (first, second, third):
+                    conn.execute(select(literal(1)))
+            assert _cut_connections(url) == 3
+            with pytest.raises(DBAPIError) as lost, db.write() as conn:
+                conn.execute(select(literal(1)))
+            assert lost.value.connection_invalidated
+            with db.write() as conn:  # not another of the dead ones kept
+                assert conn.execute(select(literal(2))).scalar_one() == 2
+            with db.read() as conn:
+                assert conn.execute(select(literal(3))).scalar_one() == 3
+        finally:
+            db.dispose()

@@ -74,6 +74,9 @@ def _dump(value: Any) -> bytes | None:
         return str(value).encode()
     if isinstance(value, str):
         return value.encode()
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):  # an array of text
+        quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in value)
+        return ("{" + ",".join(f'"{item}"' for item in quoted) + "}").encode()
     raise TypeError(f"no text dumper for parameter {value!r}")
 
 

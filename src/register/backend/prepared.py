@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy import Column, Connection, String, TypeDecorator, bindparam, exc
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -33,6 +34,7 @@ from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import NULLTYPE
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeEngine
 
 from register.backend import libpq
 
@@ -56,18 +58,20 @@ class _Form:
 
 
 class _TextList(TypeDecorator[list[str]]):
-    """A list of strings bound as one text: a PostgreSQL array literal, elsewhere a JSON array."""
+    """A list of strings as one parameter: a PostgreSQL array, elsewhere a JSON array text."""
 
     impl = String
     cache_ok = True
 
-    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> str | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(String()))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if dialect.name == "postgresql":
-            quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in value)
-            return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
-        return json.dumps(list(value))
+        return list(value) if dialect.name == "postgresql" else json.dumps(list(value))
 
 
 class _Listed(ColumnElement[bool]):
@@ -86,8 +90,9 @@ class _Listed(ColumnElement[bool]):
 def listed(column: Column[Any], name: str) -> ColumnElement[bool]:
     """``column IN`` the strings of the list given as parameter ``name``: one parameter however long
     the list (an expanding IN renders a new statement for each length, which Prepared cannot keep).
-    On PostgreSQL ``= ANY`` of an array, which the planner looks up in the column's index (an IN over
-    a set-returning function it joined by scanning the table)."""
+    On PostgreSQL ``= ANY`` of an array parameter, which the planner looks up in the column's index
+    (an IN over a set-returning function it joined by scanning the table; an array cast from text it
+    cast again for every row it scanned)."""
     return _Listed(column, bindparam(name, type_=_TextList()))
 
 
@@ -100,7 +105,7 @@ def _listed_sqlite(element: _Listed, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(_Listed, "postgresql")
 def _listed_pg(element: _Listed, compiler: SQLCompiler, **kw: Any) -> str:
     column, parameter = compiler.process(element.column, **kw), compiler.process(element.parameter, **kw)
-    return f"{column} = ANY(CAST({parameter} AS VARCHAR[]))"
+    return f"{column} = ANY({parameter})"
 
 
 class Rows:

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend.database import Database
+from register.backend.email_text import email_bytes, plain_address
 from register.backend.prepared import Prepared, listed
 from register.backend.schema import messages, outbox
 from register.backend.settings import BackendSettings
@@ -224,7 +225,7 @@ class MessageSender:
                     outcomes.append((message, unreachable))
                     continue
                 try:
-                    session.send(partial(self._email, message))
+                    session.send(message["recipient"] or "", partial(self._email, message))
                 except SendFailure as failure:
                     outcomes.append((message, failure))
                     if failure.unreachable:
@@ -268,15 +269,24 @@ class MessageSender:
         log.info("e-mail %s: attempt %d failed (%s), next at %s", message["id"], attempts, failure, due)
         return "retrying", str(failure), due
 
-    def _email(self, message: RowMapping) -> EmailMessage:
+    def _email(self, message: RowMapping) -> bytes | EmailMessage:
         settings = self._settings
-        email = EmailMessage()
+        subject = message["subject"] or "Ваш чек"
+        message_id = make_msgid(idstring=message["id"], domain=settings.smtp_sender.rpartition("@")[2])
+        if plain_address(message["recipient"] or ""):
+            return email_bytes(
+                sender=(SENDER_NAME, settings.smtp_sender),
+                recipient=message["recipient"],
+                subject=subject,
+                body=message["body"],
+                message_id=message_id,
+                extra_headers=[("X-Loyalty-Message-Id", message["id"])],
+            )
+        email = EmailMessage()  # an international address: the email package knows SMTPUTF8
         email["From"] = formataddr((SENDER_NAME, settings.smtp_sender))
         email["To"] = message["recipient"]
-        email["Subject"] = message["subject"] or "Ваш чек"
-        email["Message-ID"] = make_msgid(
-            idstring=message["id"], domain=settings.smtp_sender.rpartition("@")[2]
-        )
+        email["Subject"] = subject
+        email["Message-ID"] = message_id
         email["X-Loyalty-Message-Id"] = message["id"]
         email.set_content(message["body"])
         return email
@@ -307,7 +317,7 @@ class _SmtpSession:
     def __exit__(self, *_exc: object) -> None:
         self._close()
 
-    def send(self, build: Callable[[], EmailMessage]) -> None:
+    def send(self, recipient: str, build: Callable[[], bytes | EmailMessage]) -> None:
         """Connect if need be, then build the e-mail and send it (nothing is built that cannot go)."""
         settings = self._settings
         if not settings.smtp_host:
@@ -319,7 +329,11 @@ class _SmtpSession:
                 self._smtp = smtplib.SMTP(
                     settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
                 )
-            self._smtp.send_message(build())
+            mail = build()
+            if isinstance(mail, bytes):
+                self._smtp.sendmail(settings.smtp_sender, [recipient], mail)
+            else:
+                self._smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:  # the connection stays usable
             codes = [code for code, _reply in exc.recipients.values()]
             raise SendFailure(

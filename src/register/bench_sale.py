@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 import psutil
 import uvloop
 
+from register.backend.settings import SMTP_HOST_ENV, SMTP_PORT_ENV
 from register.config import RegisterConfig
 from register.domain.decision import BuyerAnswer
 from register.sale import Identifier, Register, SaleEvent, SaleRequest
@@ -38,10 +40,21 @@ LOAD_MEMBERS = 300
 
 @contextmanager
 def child(
-    command: list[str], ready_prefix: str, timeout: float = 60
+    command: list[str],
+    ready_prefix: str,
+    timeout: float = 60,
+    *,
+    module: str = "register",
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run ``register …`` in a child process until its line starting with ``ready_prefix``; yield the rest."""
-    proc = subprocess.Popen([sys.executable, "-m", "register", *command], stdout=subprocess.PIPE, text=True)
+    """Run ``python -m register …`` (or another ``module``) in a child process until its line starting
+    with ``ready_prefix``; yield the rest. ``env``: variables added to this process's environment."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *command],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env} if env else None,
+    )
     assert proc.stdout is not None
     value = None
     deadline = time.monotonic() + timeout
@@ -314,12 +327,21 @@ def bench_backend(
     db_url: str, label: str, registers: int, purchases_each: int, echo: Callable[[str], None]
 ) -> None:
     shop = prepare_load_shop(db_url, registers, LOAD_MEMBERS)
-    with child(["loyalty", "serve", "--db", db_url, "--port", "0", "--seed", "lab"], "loyalty: ") as (
-        proc,
-        url,
+    with (
+        child([], "smtp: ", module="register.bench_smtp") as (mail_server, smtp_port),
+        child(
+            ["loyalty", "serve", "--db", db_url, "--port", "0", "--seed", "lab"],
+            "loyalty: ",
+            env={SMTP_HOST_ENV: "127.0.0.1", SMTP_PORT_ENV: smtp_port},
+        ) as (proc, url),
     ):
         load_backend(url, shop, registers, 2)  # warm-up: every register's credentials checked once
+        parties = {"backend": _tree(proc.pid), "mail server": [psutil.Process(mail_server.pid)]}
+        parties["load generator"] = [psutil.Process()]
+        before = {name: _cpu_seconds(processes) for name, processes in parties.items()}
         result = load_backend(url, shop, registers, purchases_each)
+        emails = _emails_settled(db_url)
+        cpu = {name: _cpu_seconds(processes) - before[name] for name, processes in parties.items()}
         rss, pss, processes = _memory_of_tree(proc.pid)
     echo(
         f"backend on {label}: {registers} registers at once, calculate + confirm + cheque-link per purchase "
@@ -341,8 +363,56 @@ def bench_backend(
     )
     if pss is not None and processes > 1:
         echo(f"  backend proportional memory (PSS): {pss / 2**20:10.1f} MB   (shared pages split among them)")
+    echo(
+        "  e-mails by status:                 "
+        + ", ".join(f"{status} {count}" for status, count in sorted(emails.items()))
+        + "   (sent: taken by the mail server over SMTP)"
+    )
+    if result.purchases:
+        shares = ", ".join(f"{name} {seconds * 1000 / result.purchases:.2f}" for name, seconds in cpu.items())
+        echo(f"  CPU ms per purchase: {shares} (the database's own not counted)")
     if result.errors:
         echo(f"  errors: {len(result.errors)}, first: {result.errors[0]}")
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _emails_settled(db_url: str, timeout: float = 30) -> dict[str, int]:
+    """How many e-mails are in each status once none is waiting to be sent (or after ``timeout``)."""
+    from sqlalchemy import func, select
+
+    from register.backend.database import Database
+    from register.backend.schema import messages
+
+    db = Database(db_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with db.read() as conn:
+                counts = dict(
+                    conn.execute(
+                        select(messages.c.status, func.count())
+                        .where(messages.c.channel == "email")
+                        .group_by(messages.c.status)
+                    ).all()
+                )
+            waiting = counts.get("queued", 0) + counts.get("sending", 0)
+            if not waiting or time.monotonic() > deadline:
+                return counts
+            time.sleep(0.1)
+    finally:
+        db.dispose()
 
 
 def _memory_of_tree(pid: int) -> tuple[int, int | None, int]:

@@ -366,7 +366,7 @@ def bench_backend(
     echo(
         "  e-mails by status:                 "
         + ", ".join(f"{status} {count}" for status, count in sorted(emails.items()))
-        + "   (sent: taken by the mail server over SMTP)"
+        + "   (sent: taken by the mail server; failed: mostly offers to members without the contact)"
     )
     if result.purchases:
         shares = ", ".join(f"{name} {seconds * 1000 / result.purchases:.2f}" for name, seconds in cpu.items())

@@ -67,7 +67,8 @@ class BackendServer:
             if listener is not None:
                 listener.close()
             raise
-        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        # No proxy in front: X-Forwarded-For from a local client is not trusted, and not parsed per request.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
         server = uvicorn.Server(config) if handoff is None else HandedServer(config, handoff)
         failure: list[BaseException] = []
 

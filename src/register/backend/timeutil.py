@@ -13,7 +13,9 @@ def utc_text(moment: datetime) -> str:
     """2026-01-15T11:32:00.000000+00:00: one width for every moment, so text order is time order."""
     if moment.tzinfo is None:
         raise ValueError(f"a stored time needs an offset, got naive {moment.isoformat()}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def utc_now_text() -> str:

@@ -20,7 +20,7 @@ import smtplib
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import partial
@@ -232,13 +232,15 @@ class MessageSender:
                         unreachable = failure
                 else:
                     outcomes.append((message, None))
-        alike: dict[tuple[str, str | None, str | None], list[str]] = {}
+        now = utc_now()
+        alike: dict[tuple[str, str | None, str | None], list[str]] = {}  # one UPDATE per outcome
         for message, failure in outcomes:
-            alike.setdefault(self._outcome(message, failure), []).append(message["id"])
-        sent_time = utc_now_text()
+            alike.setdefault(self._outcome(message, failure, now), []).append(message["id"])
+        sent_time = utc_text(now)
         with self._db.write() as conn:
-            # In the order of the ids, as every sender does: rows locked in one order cannot deadlock.
-            for (outcome, reason, next_time), ids in sorted(alike.items(), key=lambda item: min(item[1])):
+            # The rows are this sender's alone while they are "sending": no other transaction locks
+            # them (start-up's sweep takes only claims older than STALE_CLAIM_SECONDS).
+            for (outcome, reason, next_time), ids in alike.items():
                 _SET_OUTCOME.defer(
                     conn,
                     {
@@ -251,9 +253,10 @@ class MessageSender:
                 )
 
     def _outcome(
-        self, message: RowMapping, failure: SendFailure | None
+        self, message: RowMapping, failure: SendFailure | None, now: datetime
     ) -> tuple[str, str | None, str | None]:
-        """A claimed e-mail's outcome: its status, the error kept and when it is due again."""
+        """A claimed e-mail's outcome: its status, the error kept and when it is due again (e-mails
+        that failed alike as often are due alike)."""
         attempts = message["attempts"] + 1
         if failure is None:
             return "sent", None, None
@@ -265,7 +268,7 @@ class MessageSender:
                 else f"{failure} (попыток: {attempts}, больше не повторяется)"
             )
             return "failed", error, None
-        due = utc_text(utc_now() + timedelta(seconds=retry_delay(settings, attempts)))
+        due = utc_text(now + timedelta(seconds=retry_delay(settings, attempts)))
         log.info("e-mail %s: attempt %d failed (%s), next at %s", message["id"], attempts, failure, due)
         return "retrying", str(failure), due
 

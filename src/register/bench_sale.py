@@ -418,8 +418,7 @@ def _emails_settled(db_url: str, timeout: float = 30) -> dict[str, int]:
 def _memory_of_tree(pid: int) -> tuple[int, int | None, int]:
     """RSS summed over the backend process and its worker processes, their PSS sum when readable, and
     how many processes there are."""
-    root = psutil.Process(pid)
-    tree = [root, *root.children(recursive=True)]
+    tree = _tree(pid)
     rss = sum(p.memory_info().rss for p in tree)
     try:
         pss: int | None = sum(p.memory_full_info().pss for p in tree)

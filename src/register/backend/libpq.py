@@ -143,8 +143,11 @@ def _round_trip(
     if prepared is None:
         prepared = set()
         setattr(driver, _PREPARED_ATTRIBUTE, prepared)
-    begin = pgconn.transaction_status == pq.TransactionStatus.IDLE
-    new = list(dict.fromkeys(call.form for call in calls if call.form.name not in prepared))
+    begin = pgconn.transaction_status == _IDLE
+    new: list[PgForm] = []
+    for call in calls:
+        if call.form.name not in prepared and call.form not in new:
+            new.append(call.form)
     pgconn.enter_pipeline_mode()
     try:
         if begin:
@@ -156,29 +159,39 @@ def _round_trip(
         if commit:
             pgconn.send_query_params(b"COMMIT", None)
         pgconn.pipeline_sync()
-        results = _results(pgconn, int(begin) + len(new) + len(calls) + int(commit))
+        results = _results(pgconn, begin + len(new) + len(calls) + commit)
     finally:
-        if pgconn.status == pq.ConnStatus.OK and pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        if pgconn.status == _CONNECTION_OK and pgconn.pipeline_status != _PIPELINE_OFF:
             pgconn.exit_pipeline_mode()
-    made = results[int(begin) : int(begin) + len(new)]
-    prepared.update(form.name for form, result in zip(new, made, strict=True) if result.status == _OK)
-    failure = next((r for r in results if r.status == pq.ExecStatus.FATAL_ERROR), None)
-    if failure is not None:
+    statuses = [result.status for result in results]
+    first = begin + len(new)
+    if new:
+        made = zip(new, statuses[begin:first], strict=True)
+        prepared.update(form.name for form, status in made if status == _OK)
+    if _FATAL in statuses:
+        failure = results[statuses.index(_FATAL)]
         raise pg_errors.error_from_result(failure, encoding=driver.info.encoding)
-    first = int(begin) + len(new)
+    end = first + len(calls)
     return [
-        (_rows(call.form, result), result.command_tuples or 0)
-        for call, result in zip(calls, results[first : first + len(calls)], strict=True)
+        (_rows(call.form, result, status), result.command_tuples or 0)
+        for call, result, status in zip(calls, results[first:end], statuses[first:end], strict=True)
     ]
 
 
 _OK = pq.ExecStatus.COMMAND_OK
+_FATAL = pq.ExecStatus.FATAL_ERROR
+_TUPLES = pq.ExecStatus.TUPLES_OK
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_IDLE = pq.TransactionStatus.IDLE
+_CONNECTION_OK = pq.ConnStatus.OK
+_PIPELINE_OFF = pq.PipelineStatus.OFF
 
 
 def _results(pgconn: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
     """The results up to the sync: one per statement sent, in order (aborted ones included)."""
     results: list[pq.abc.PGresult] = []
-    _flush_out(pgconn)
+    if pgconn.flush() == 1:
+        _flush_out(pgconn)
     while True:
         while pgconn.is_busy():
             select.select([pgconn.socket], [], [])
@@ -186,7 +199,7 @@ def _results(pgconn: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
         result = pgconn.get_result()
         if result is None:  # the end of one statement's results
             continue
-        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+        if result.status == _SYNC:
             if len(results) != expected:
                 raise psycopg.InternalError(
                     f"{expected} results expected in the pipeline, {len(results)} came"
@@ -200,8 +213,8 @@ def _flush_out(pgconn: pq.abc.PGconn) -> None:
         select.select([], [pgconn.socket], [])
 
 
-def _rows(form: PgForm, result: pq.abc.PGresult) -> list[dict[str, Any]]:
-    if form.names is None or result.status != pq.ExecStatus.TUPLES_OK:
+def _rows(form: PgForm, result: pq.abc.PGresult, status: int) -> list[dict[str, Any]]:
+    if form.names is None or status != _TUPLES:
         return []
     names, loaders = form.names, form.loaders
     rows = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -162,21 +161,27 @@ class Prepared:
             return Rows([], 0)
         form = self._form(conn.dialect, batch[0])
         values = [_bound(form, given) for given in batch]
+        # Driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest); a lost connection
+        # invalidates the pool, as SQLAlchemy's own execution does. (A try, not a context manager: this
+        # runs for every statement of the hot path.)
         if form.pg is not None:
-            with driver_errors(conn, form.sql, values):
+            try:
                 for value in values[:-1]:
                     libpq.defer(conn, form.pg, value)
                 rows, count = libpq.execute(conn, form.pg, values[-1])
+            except conn.dialect.loaded_dbapi.Error as error:
+                raise _wrapped(conn, form.sql, values, error, None) from error
             return Rows([] if many else rows, count)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            with driver_errors(conn, form.sql, values, cursor):
-                if many:
-                    cursor.executemany(form.sql, values)
-                else:
-                    cursor.execute(form.sql, values[0])
-                rows = _rows(cursor, form) if form.names is not None and not many else []
+            if many:
+                cursor.executemany(form.sql, values)
+            else:
+                cursor.execute(form.sql, values[0])
+            rows = _rows(cursor, form) if form.names is not None and not many else []
             return Rows(rows, cursor.rowcount)
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(conn, form.sql, values, error, cursor) from error
         finally:
             cursor.close()
 
@@ -208,28 +213,23 @@ def read_together(conn: Connection, *queries: tuple[Prepared, Mapping[str, Any]]
     if any(form.pg is None for _query, form, _params in forms):
         return [query.execute(conn, params) for query, params in queries]
     values = [_bound(form, params) for _query, form, params in forms]
-    with driver_errors(conn, "; ".join(form.sql for _query, form, _params in forms), values):
+    try:
         answers = libpq.execute_together(
             conn, [(form.pg, value) for (_query, form, _params), value in zip(forms, values, strict=True)]
         )
-    return [Rows(rows, count) for rows, count in answers]
-
-
-@contextmanager
-def driver_errors(conn: Connection, sql: str, values: Any, cursor: Any = None) -> Iterator[None]:
-    """Driver errors raised as SQLAlchemy's (``IntegrityError`` and the rest); a lost connection
-    invalidates the pool, as SQLAlchemy's own execution does."""
-    try:
-        yield
     except conn.dialect.loaded_dbapi.Error as error:
-        raise _wrapped(conn, sql, values, error, cursor) from error
+        sql = "; ".join(form.sql for _query, form, _params in forms)
+        raise _wrapped(conn, sql, values, error, None) from error
+    return [Rows(rows, count) for rows, count in answers]
 
 
 def commit(conn: Connection) -> None:
     """Send the transaction's deferred writes with its COMMIT (PostgreSQL; nothing to do on SQLite)."""
     if conn.dialect.name == "postgresql":
-        with driver_errors(conn, "COMMIT", None):
+        try:
             libpq.commit(conn)
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(conn, "COMMIT", None, error, None) from error
 
 
 def discard(conn: Connection) -> None:

@@ -75,7 +75,7 @@ class _TextList(TypeDecorator[list[str]]):
 
 class _Listed(ColumnElement[bool]):
     inherit_cache = True
-    type = NULLTYPE
+    type = NULLTYPE  # typed Boolean, SQLite's compiler would append "= 1" to it in a WHERE
     _traverse_internals: ClassVar = [
         ("column", InternalTraversal.dp_clauseelement),
         ("parameter", InternalTraversal.dp_clauseelement),

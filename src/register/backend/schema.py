@@ -168,6 +168,8 @@ offers = Table(
     Column("created_at", STAMP, nullable=False),
 )
 
+# The references of the log tables (messages, outbox, pos_requests) are constraints on SQLite only;
+# migration 3 dropped them on PostgreSQL, where each cost a trigger and a row lock per row written.
 messages = Table(
     "messages",
     metadata,

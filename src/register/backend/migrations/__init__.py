@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, text
 
 from register.backend.database import Database
-from register.backend.migrations import v0001_initial, v0002_receipts_retries_expiry
+from register.backend.migrations import (
+    v0001_initial,
+    v0002_receipts_retries_expiry,
+    v0003_log_tables_unconstrained,
+)
 from register.backend.schema import schema_version
 from register.backend.timeutil import utc_now_text
 
@@ -33,6 +37,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, v0001_initial.DESCRIPTION, v0001_initial.upgrade),
     Migration(2, v0002_receipts_retries_expiry.DESCRIPTION, v0002_receipts_retries_expiry.upgrade),
+    Migration(3, v0003_log_tables_unconstrained.DESCRIPTION, v0003_log_tables_unconstrained.upgrade),
 )
 HEAD = MIGRATIONS[-1].version
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from register.backend import errors
@@ -61,20 +61,10 @@ _RECORD_BY_DOCUMENT = (
     )
     .with_for_update()
 )
-# The purchase to confirm and any record its fiscal document is attached to, locked, in one statement.
-_LOCK_RECORD_AND_DOCUMENT = Prepared(
-    select(purchases)
-    .where(
-        or_(
-            purchases.c.id == bindparam("record_id"),
-            and_(
-                purchases.c.fiscal_fn == bindparam("fn"),
-                purchases.c.fiscal_fd == bindparam("fd"),
-            ),
-        )
-    )
-    .with_for_update()
-)
+# The purchase to confirm, and any record its fiscal document is attached to: two statements in one round
+# trip (one with an OR of the two keys was planned as a bitmap OR of both indexes, five times as slow).
+_LOCK_PURCHASE = Prepared(_LOCK_RECORD)
+_LOCK_DOCUMENT = Prepared(_RECORD_BY_DOCUMENT)
 _INSERT_RECORD = Prepared(insert(purchases))
 _INSERT_LINES = Prepared(insert(purchase_lines))
 _UPDATE_RECORD = Prepared(update(purchases).where(purchases.c.id == bindparam("record_id")))
@@ -185,15 +175,13 @@ def confirm(
 ) -> ConfirmAnswer:
     """Settle a calculated purchase with its fiscal document. ``lifetime_seconds``: a calculation older
     than this has expired (PURCHASE_EXPIRED), whether or not the sweep has marked it yet."""
-    found = _LOCK_RECORD_AND_DOCUMENT.execute(
-        conn, {"record_id": purchase_id, "fn": fiscal.fn, "fd": fiscal.fd}
+    by_id, by_document = read_together(
+        conn,
+        (_LOCK_PURCHASE, {"record_id": purchase_id}),
+        (_LOCK_DOCUMENT, {"fn": fiscal.fn, "fd": fiscal.fd}),
     )
-    record, other = None, None
-    for row in found:
-        if row["id"] == purchase_id:
-            record = row
-        else:
-            other = row  # (fn, fd) is unique: one other record at most
+    record = by_id.first()
+    other = next((row for row in by_document if row["id"] != purchase_id), None)  # (fn, fd) is unique
     if record is None or record["kind"] != Kind.PURCHASE:
         raise errors.purchase_not_found(purchase_id)
     _require_operation(fiscal, OPERATION_SALE, "подтверждения покупки")

@@ -15,6 +15,7 @@ import pytest
 from register.backend import BackendServer, BackendServerError, BackendSettings
 from register.backend.server import default_workers
 from register.backend.settings import SettingsError
+from tests.backend.support import CARD_ANNA, LabClient, SmtpSink
 
 SERVE = "from register.backend import serve; import sys; serve(sys.argv[1], '127.0.0.1', 0, 'lab')"
 
@@ -126,3 +127,43 @@ def test_serve_runs_one_worker_on_sqlite_and_one_per_core_up_to_two_on_postgresq
     monkeypatch.setenv("REGISTER_LOYALTY_WORKERS", "none")
     with pytest.raises(ValueError, match="REGISTER_LOYALTY_WORKERS"):
         default_workers("postgresql://u@127.0.0.1/db")
+
+
+def test_serve_with_one_worker_sends_from_a_second_process_and_stops_if_it_dies(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'loyalty.sqlite3'}"
+    env = {
+        **os.environ,
+        "REGISTER_LOYALTY_SMTP_HOST": "127.0.0.1",
+        "REGISTER_LOYALTY_SMTP_PORT": str(smtp_sink.port),
+    }
+    env.pop("REGISTER_LOYALTY_WORKERS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, db_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        base_url = process.stdout.readline().strip().removeprefix("loyalty: ")
+        lab = LabClient(base_url, db_url, smtp_sink)
+        try:
+            purchase_id, fiscal = lab.sale(CARD_ANNA)
+            lab.link(purchase_id, fiscal)
+            (mail,) = smtp_sink.wait_for(1)
+        finally:
+            lab.close()
+        (sender,) = psutil.Process(process.pid).children()
+        sender.kill()
+        code = process.wait(timeout=30)
+        errors = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert mail["To"] == "anna@example.ru"
+    assert code != 0
+    assert f"message sender process {sender.pid} stopped unexpectedly" in errors

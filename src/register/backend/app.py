@@ -30,7 +30,7 @@ from register.backend.errors import ApiError, ErrorCode
 from register.backend.expiry import ExpirySweeper
 from register.backend.migrations import migrate, startup_lock
 from register.backend.seed import seed_lab
-from register.backend.sender import MessageSender
+from register.backend.sender import MessageQueue, MessageSender
 from register.backend.settings import BackendSettings, DeliveryMode
 from register.backend.shop import ensure_shop_settings
 
@@ -53,8 +53,9 @@ _CODE_OF_STATUS = {
 }
 
 
-def make_app(settings: BackendSettings) -> BackendApp:
-    """The service over ``settings.db_url``, migrated and seeded, ready for uvicorn or a test client."""
+def make_app(settings: BackendSettings, *, sender: MessageQueue | None = None) -> BackendApp:
+    """The service over ``settings.db_url``, migrated and seeded, ready for uvicorn or a test client.
+    ``sender``: who delivers the messages (default: a ``MessageSender`` thread of this process)."""
     db = Database(settings.db_url)
     migrate(db)
     with db.write() as conn:
@@ -67,7 +68,7 @@ def make_app(settings: BackendSettings) -> BackendApp:
         settings=settings,
         db=db,
         devices=DeviceAuthenticator(db),
-        sender=MessageSender(db, settings),
+        sender=sender if sender is not None else MessageSender(db, settings),
         sweeper=ExpirySweeper(db, settings),
     )
 

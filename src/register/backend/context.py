@@ -9,7 +9,7 @@ from fastapi import Request
 from register.backend.auth import DeviceAuthenticator
 from register.backend.database import Database
 from register.backend.expiry import ExpirySweeper
-from register.backend.sender import MessageSender
+from register.backend.sender import MessageQueue
 from register.backend.settings import BackendSettings
 
 
@@ -18,7 +18,7 @@ class Backend:
     settings: BackendSettings
     db: Database
     devices: DeviceAuthenticator
-    sender: MessageSender
+    sender: MessageQueue
     sweeper: ExpirySweeper
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import partial
+from typing import Protocol
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
@@ -119,6 +120,17 @@ class SendFailure(Exception):
 def retry_delay(settings: BackendSettings, attempts: int) -> float:
     """Seconds before the next attempt of an e-mail that has failed ``attempts`` times for now."""
     return min(settings.smtp_retry_seconds * 2 ** max(0, attempts - 1), settings.smtp_retry_max_seconds)
+
+
+class MessageQueue(Protocol):
+    """What the routes tell about the messages they commit: a ``MessageSender`` in this process, or
+    the channel to one in another (``sender_process.SenderChannel``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def wake(self, message_ids: Iterable[str] = ()) -> None: ...
 
 
 class MessageSender:

@@ -19,6 +19,7 @@ import uvicorn
 from register.backend.app import make_app
 from register.backend.database import normalise_url
 from register.backend.handoff import ConnectionDealer, HandedServer, handoff_pair
+from register.backend.sender_process import SenderChannel, run_sender, sender_channel_pair
 from register.backend.settings import BackendSettings
 
 START_TIMEOUT = 30.0
@@ -44,13 +45,17 @@ class BackendServer:
         *,
         handoff: socket.socket | None = None,
         address: tuple[str, int] | None = None,
+        sender_channel: socket.socket | None = None,
     ) -> None:
         """``listener``: a bound socket to serve on. ``handoff``: serve instead the connections a
-        ``ConnectionDealer`` accepts at ``address`` and passes over this Unix socket."""
+        ``ConnectionDealer`` accepts at ``address`` and passes over this Unix socket.
+        ``sender_channel``: the messages are sent by a sender process at the other end of this socket
+        (``sender_process``), not by a thread of this one."""
         self.settings = settings
         self._listener = listener
         self._handoff = handoff
         self._address = address
+        self._sender_channel = sender_channel
         self.base_url: str | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -62,7 +67,8 @@ class BackendServer:
         handoff = self._handoff
         listener = None if handoff else self._listener or _listen(self.settings.host, self.settings.port)
         try:
-            app = make_app(self.settings)
+            sender = SenderChannel(self._sender_channel) if self._sender_channel is not None else None
+            app = make_app(self.settings, sender=sender)
         except BaseException:
             if listener is not None:
                 listener.close()
@@ -177,7 +183,8 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
     so a second process is what puts the second core to work. The extra workers are forked before any
     engine or thread exists; each builds its own app (migration and seeding are serialised by the
     start-up lock), and they stop with this process. The message senders of the workers share the queue
-    safely: a message is claimed by a conditional UPDATE.
+    safely: a message is claimed by a conditional UPDATE. With one worker, the messages are sent by a
+    process of their own instead (``sender_process``): the second core is free for it.
     """
     settings = BackendSettings(db_url=db_url or "", host=host, port=port, seed=seed).with_smtp_from_env()
     workers = workers if workers is not None else default_workers(settings.db_url)
@@ -196,8 +203,26 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
     pairs = [handoff_pair() for _ in range(workers)] if listener is not None else []
     address = listener.getsockname()[:2] if listener is not None else None
     children: dict[int, int] = {}  # pid -> the read end of its "ready" pipe
+    names: dict[int, str] = {}  # pid -> what it is, for the reports
     dealer = ConnectionDealer(listener, [dealt for dealt, _ in pairs]) if listener is not None else None
+    channel: socket.socket | None = None
+    go_write = -1  # the sender process starts once the worker has migrated the database
     try:
+        if workers == 1:
+            channel, sender_end = sender_channel_pair()
+            go_read, go_write = os.pipe()
+            ready_read, ready_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the forked sender process
+                os.close(ready_read)
+                os.close(go_write)
+                channel.close()
+                _run_sender_process(settings, sender_end, go_read, ready_write, stop)
+            os.close(go_read)
+            os.close(ready_write)
+            sender_end.close()
+            children[pid] = ready_read
+            names[pid] = "message sender process"
         for _dealt, taken in pairs[1:]:
             ready_read, ready_write = os.pipe()
             pid = os.fork()
@@ -213,13 +238,18 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
             os.close(ready_write)
             taken.close()  # the worker's end
             children[pid] = ready_read
+            names[pid] = "worker"
         if pairs:
             server = BackendServer(settings, handoff=pairs[0][1], address=address)
         else:
-            server = BackendServer(settings)
+            server = BackendServer(settings, sender_channel=channel)
         try:
             base_url = server.start()
-            _await_ready(children)
+            if go_write >= 0:
+                os.write(go_write, b"1")
+                os.close(go_write)
+                go_write = -1
+            _await_ready(children, names)
             if dealer is not None:
                 dealer.start()
             print(f"loyalty: {base_url}", flush=True)
@@ -229,8 +259,11 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
                 for pid in children:
                     if os.waitpid(pid, os.WNOHANG)[0] == pid:
                         children[pid] = -1
-                        raise BackendServerError(f"loyalty backend worker {pid} stopped unexpectedly")
+                        raise BackendServerError(f"loyalty backend {names[pid]} {pid} stopped unexpectedly")
         finally:
+            if go_write >= 0:  # the worker did not start: the waiting sender process reads the end
+                os.close(go_write)
+                go_write = -1
             if dealer is not None:
                 dealer.stop()
             _stop_workers(children)
@@ -241,6 +274,10 @@ def serve(db_url: str | None, host: str, port: int, seed: str | None, workers: i
         for dealt, taken in pairs:
             dealt.close()
             taken.close()
+        if channel is not None:
+            channel.close()
+        if go_write >= 0:
+            os.close(go_write)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -273,14 +310,37 @@ def _run_worker(
         os._exit(code)
 
 
-def _await_ready(children: dict[int, int]) -> None:
+def _run_sender_process(
+    settings: BackendSettings, channel: socket.socket, go: int, ready: int, stop: threading.Event
+) -> None:  # pragma: no cover - runs in the forked sender process
+    """The forked sender process: once the worker has started (the database migrated), deliver the
+    messages it reports over ``channel`` until SIGTERM or until the parent is gone."""
+    code = 0
+    parent = os.getppid()
+    try:
+        if os.read(go, 1) == b"1":  # nothing: the parent failed to start its worker
+
+            def started() -> None:
+                os.write(ready, b"1")
+                os.close(ready)
+
+            run_sender(settings, channel, stop, parent, started)
+    except BaseException as exc:  # the parent reports the process that did not start or stopped
+        print(f"loyalty backend message sender {os.getpid()}: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+
+
+def _await_ready(children: dict[int, int], names: dict[int, str]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     for pid, ready in children.items():
         readable, _, _ = select.select([ready], [], [], max(0.0, deadline - time.monotonic()))
         signalled = os.read(ready, 1) if readable else b""
         os.close(ready)
         if not signalled:
-            raise BackendServerError(f"loyalty backend worker {pid} did not start")
+            raise BackendServerError(f"loyalty backend {names[pid]} {pid} did not start")
 
 
 def _stop_workers(children: dict[int, int]) -> None:

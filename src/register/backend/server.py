@@ -17,6 +17,7 @@ from types import FrameType
 import uvicorn
 
 from register.backend.app import make_app
+from register.backend.coalesced_http import CoalescingHttpToolsProtocol
 from register.backend.database import normalise_url
 from register.backend.handoff import ConnectionDealer, HandedServer, handoff_pair
 from register.backend.sender_process import SenderChannel, run_sender, sender_channel_pair
@@ -74,7 +75,13 @@ class BackendServer:
                 listener.close()
             raise
         # No proxy in front: X-Forwarded-For from a local client is not trusted, and not parsed per request.
-        config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+            http=CoalescingHttpToolsProtocol,
+        )
         server = uvicorn.Server(config) if handoff is None else HandedServer(config, handoff)
         failure: list[BaseException] = []
 

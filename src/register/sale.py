@@ -45,6 +45,10 @@ PURCHASE_EXPIRED = "PURCHASE_EXPIRED"
 """The backend's error code for a confirm or link of a calculation past its lifetime."""
 OFD_QUEUE_WARNING = 50
 """FN documents waiting for the OFD from which the status bar warns (the drain is not keeping up)."""
+REPEAT_PROBLEM = (
+    "the register stopped while printing this receipt: it is printed again, marked as a repeat "
+    "(the buyer may hold two papers of this one fiscal document)"
+)
 CRASH_ENV = "REGISTER_CRASH_AFTER"
 """Fault injection for recovery tests: the process kills itself (SIGKILL) right after this point."""
 CRASH_POINTS = (
@@ -531,7 +535,13 @@ class Register:
             printed = False
             reprint = False
             if decision.print_paper:
-                printed, print_problems = self._print(receipt, stamp, answer, decision)
+                # A print begun before a crash may have come out: the one made now says it is a repeat.
+                repeat = bool(data.get("delivery", {}).get("printStarted"))
+                if repeat:
+                    self._add_problem(record.id, REPEAT_PROBLEM)
+                else:
+                    self.journal.note(record.id, delivery={"printStarted": True})
+                printed, print_problems = self._print(receipt, stamp, answer, decision, repeat=repeat)
                 reprint = not printed
                 for problem in print_problems:
                     self._add_problem(record.id, problem)
@@ -569,14 +579,21 @@ class Register:
         )
 
     def _print(
-        self, receipt: Receipt, stamp: FiscalStamp, answer: LoyaltyAnswer, decision: Decision
+        self,
+        receipt: Receipt,
+        stamp: FiscalStamp,
+        answer: LoyaltyAnswer,
+        decision: Decision,
+        *,
+        repeat: bool = False,
     ) -> tuple[bool, list[str]]:
-        """Print the receipt; returns whether the printer confirmed it, and what the cashier must know."""
+        """Print the receipt; returns whether the printer confirmed it, and what the cashier must know.
+        ``repeat``: it may have printed already, and says so."""
         if self.printer is None:
             return False, ["no printer configured: reprint queued"]
         messages = () if decision.drop_cheque_messages else tuple(answer.cheque_messages)
         try:
-            result = self.printer.print_receipt(receipt, stamp, cheque_messages=messages)
+            result = self.printer.print_receipt(receipt, stamp, cheque_messages=messages, repeat=repeat)
         except (PrinterDriverError, OSError) as exc:
             return False, [f"paper receipt not printed ({exc}): replace paper and reprint"]
         warnings = [f"printer: {warning}" for warning in result.warnings]

@@ -19,7 +19,7 @@ from register.domain.quantity import Quantity
 from register.fiscal.fn_driver import FnDriver
 from register.fiscal.fn_protocol import DocForm
 from register.journal import Journal, Stage
-from register.sale import CRASH_ENV, CRASH_POINTS
+from register.sale import CRASH_ENV, CRASH_POINTS, REPEAT_PROBLEM
 
 from .conftest import LabClient
 
@@ -87,7 +87,11 @@ def test_killed_at_every_step(lab: LabClient, point: str, card: str) -> None:
         else:
             assert record.data["delivery"]["printed"]
             texts = [p.read_text(encoding="utf-8") for p in lab.printed()]
-            assert any(str(record.data["fiscal"]["fp"]) in t for t in texts)
+            papers = [t for t in texts if str(record.data["fiscal"]["fp"]) in t]
+            # Killed after the printer took the receipt: printed again on recovery, marked as a repeat.
+            marks = ["ПОВТОРНАЯ ПЕЧАТЬ" in t for t in papers]
+            assert marks == ([False, True] if point == "printed" else [False])
+            assert (REPEAT_PROBLEM in record.data.get("problems", ())) is (point == "printed")
     else:
         assert receipts == [], "killed before 15h…16h: no fiscal document"
         assert record.stage is Stage.ABORTED

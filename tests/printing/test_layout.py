@@ -127,6 +127,20 @@ def test_ending_follows_the_profile(profile: PrinterProfile) -> None:
     assert tail == expected
 
 
+@BOTH
+def test_a_repeat_print_says_so_under_the_title_and_a_first_print_does_not(profile: PrinterProfile) -> None:
+    first = [line.strip() for line in layout_receipt(make_receipt(), make_stamp(), profile).text_lines()]
+    again = [
+        line.strip()
+        for line in layout_receipt(make_receipt(), make_stamp(), profile, repeat=True).text_lines()
+    ]
+
+    title = again.index("КАССОВЫЙ ЧЕК")
+    assert again[title + 1] == "ПОВТОРНАЯ ПЕЧАТЬ (КОПИЯ)"
+    assert [line for line in again if line != "ПОВТОРНАЯ ПЕЧАТЬ (КОПИЯ)"] == first
+    assert not any("ПОВТОР" in line for line in first)
+
+
 def test_cheque_messages_come_after_the_fiscal_part_sanitised() -> None:
     layout = layout_receipt(
         make_receipt(), make_stamp(), WIDE, cheque_messages=["Скидка 10%\nна кофе\x1b@", "До встречи!"]

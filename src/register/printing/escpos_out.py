@@ -109,10 +109,16 @@ def encode_layout(layout: ReceiptLayout, profile: PrinterProfile) -> bytes:
 
 
 def encode_receipt(
-    receipt: Receipt, stamp: FiscalStamp, profile: PrinterProfile, cheque_messages: Iterable[str] = ()
+    receipt: Receipt,
+    stamp: FiscalStamp,
+    profile: PrinterProfile,
+    cheque_messages: Iterable[str] = (),
+    *,
+    repeat: bool = False,
 ) -> bytes:
     """The printable receipt for this printer: :func:`layout_receipt` then :func:`encode_layout`."""
-    return encode_layout(layout_receipt(receipt, stamp, profile, cheque_messages=cheque_messages), profile)
+    layout = layout_receipt(receipt, stamp, profile, cheque_messages=cheque_messages, repeat=repeat)
+    return encode_layout(layout, profile)
 
 
 def _emit(stream: _Stream, op: object, layout: ReceiptLayout) -> None:

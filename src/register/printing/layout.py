@@ -25,6 +25,8 @@ from register.profiles import PrinterProfile
 QR_EC = "M"
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 EMULATED_MARK = ("ТЕСТОВЫЙ /", "НЕ ФИСКАЛЬНЫЙ ДОКУМЕНТ")
+REPEAT_MARK = "ПОВТОРНАЯ ПЕЧАТЬ (КОПИЯ)"
+"""Under the title of a receipt printed again after the register stopped while printing it."""
 
 
 class Align(StrEnum):
@@ -177,10 +179,13 @@ def layout_receipt(
     profile: PrinterProfile,
     *,
     cheque_messages: Iterable[str] = (),
+    repeat: bool = False,
 ) -> ReceiptLayout:
-    """Every printed field of ffd-receipt.md §9, then the offer texts, the cut and the drawer kick."""
+    """Every printed field of ffd-receipt.md §9, then the offer texts, the cut and the drawer kick.
+    ``repeat``: this receipt may have printed already (the register stopped while printing it): it says
+    so under its title, so that two papers of one fiscal document are not taken for two sales."""
     out = LayoutBuilder(profile)
-    _header(out, receipt, stamp)
+    _header(out, receipt, stamp, repeat=repeat)
     out.rule()
     for line in receipt.lines:
         _item(out, line)
@@ -203,7 +208,7 @@ def layout_receipt(
     return out.build()
 
 
-def _header(out: LayoutBuilder, receipt: Receipt, stamp: FiscalStamp) -> None:
+def _header(out: LayoutBuilder, receipt: Receipt, stamp: FiscalStamp, *, repeat: bool) -> None:
     seller = receipt.seller
     out.line(_clean(seller.name), Align.CENTER, bold=True)
     out.line(f"ИНН {seller.inn}", Align.CENTER)
@@ -211,6 +216,8 @@ def _header(out: LayoutBuilder, receipt: Receipt, stamp: FiscalStamp) -> None:
     out.line(f"МЕСТО РАСЧЕТОВ: {_clean(seller.place)}", Align.CENTER)
     out.rule()
     out.line("КАССОВЫЙ ЧЕК", Align.CENTER, bold=True, height=2)
+    if repeat:
+        out.line(REPEAT_MARK, Align.CENTER, bold=True)
     out.line(receipt.operation.label, Align.CENTER, bold=True)
     out.pair(f"{receipt.when:%d.%m.%Y}", f"{receipt.when:%H:%M}")
     out.pair(f"СМЕНА {stamp.shift}", f"ЧЕК {stamp.receipt_no}")

@@ -198,9 +198,15 @@ class PrinterDriver:
             return PrintResult(printed, tuple(warnings), before, after, len(data))
 
     def print_receipt(
-        self, receipt: Receipt, stamp: FiscalStamp, cheque_messages: Iterable[str] = ()
+        self,
+        receipt: Receipt,
+        stamp: FiscalStamp,
+        cheque_messages: Iterable[str] = (),
+        *,
+        repeat: bool = False,
     ) -> PrintResult:
-        return self.print_bytes(encode_receipt(receipt, stamp, self.profile, cheque_messages))
+        """``repeat``: marked as printed again (``layout.REPEAT_MARK``)."""
+        return self.print_bytes(encode_receipt(receipt, stamp, self.profile, cheque_messages, repeat=repeat))
 
     def _status(self) -> PrinterStatus:
         if not self._link.can_read:

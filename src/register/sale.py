@@ -534,11 +534,12 @@ class Register:
         if record.stage in (Stage.FISCALISED,):
             printed = False
             reprint = False
+            # A print begun before a crash may have come out: any made after it says it is a repeat.
+            repeat = bool(data.get("delivery", {}).get("printStarted"))
             if decision.print_paper:
-                # A print begun before a crash may have come out: the one made now says it is a repeat.
-                repeat = bool(data.get("delivery", {}).get("printStarted"))
                 if repeat:
-                    self._add_problem(record.id, REPEAT_PROBLEM)
+                    if REPEAT_PROBLEM not in data.get("problems", ()):
+                        self._add_problem(record.id, REPEAT_PROBLEM)
                 else:
                     self.journal.note(record.id, delivery={"printStarted": True})
                 printed, print_problems = self._print(receipt, stamp, answer, decision, repeat=repeat)
@@ -552,6 +553,7 @@ class Register:
                 delivery={
                     "printed": printed,
                     "reprintPending": reprint,
+                    "repeat": repeat,
                     "suppressed": not decision.print_paper,
                     "sender": decision.sender.value,
                     "link": link,
@@ -798,7 +800,8 @@ class Register:
         receipt = receipt_from_dict(record.data["receipt"])
         stamp = _stamp_from(record.data["fiscal"], self.config)
         answer = LoyaltyAnswer.from_journal(record.data["loyalty"])
-        printed, problems = self._print(receipt, stamp, answer, _decision_from(record.data["decision"]))
+        decision = _decision_from(record.data["decision"])
+        printed, problems = self._print(receipt, stamp, answer, decision, repeat=bool(delivery.get("repeat")))
         if printed:
             self.journal.note(sale_id, delivery={**delivery, "printed": True, "reprintPending": False})
         self._emit(sale_id, "reprinted" if printed else "reprint-failed", problems=problems)

@@ -97,3 +97,38 @@ def test_killed_at_every_step(lab: LabClient, point: str, card: str) -> None:
         assert record.stage is Stage.ABORTED
     outcome = json.loads(after.stdout)
     assert outcome["fiscal"]["fd"] not in receipts
+
+
+def test_a_repeat_that_waits_for_paper_is_still_marked_when_it_prints(lab: LabClient) -> None:
+    """Killed right after printing, recovered with the printer out of paper: the receipt is owed, and
+    the reprint that finally prints it still says it is a repeat (the first paper may be out there)."""
+    assert lab.lab.printer is not None
+    config_path = str(lab.addresses.config)
+    config = RegisterConfig.load(lab.addresses.config)
+    grams = 300  # a weight of its own, to find this sale
+    item = f"2000000000015x0.{grams:03d}"
+    crashed = _sell(config_path, "--item", item, "--card", "7000000000004", "--no-e-receipt", crash="printed")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+
+    lab.lab.printer.set_fault("paper-out")
+    try:
+        _sell(config_path, "--item", "4600000000066")  # recovers first; its own sale is refused
+    finally:
+        lab.lab.printer.clear_fault()
+    journal = Journal(config.journal)
+    (killed,) = [
+        s for s in journal.sales() if Quantity.parse(s.data["request"]["lines"][0]["quantity"]).milli == grams
+    ]
+    journal.close()
+    owed = killed.data["delivery"]
+    reprinted = subprocess.run(
+        [sys.executable, "-m", "register", "reprint", "--config", config_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert (owed["printed"], owed["reprintPending"], owed["repeat"]) == (False, True, True)
+    assert reprinted.returncode == 0, reprinted.stderr
+    papers = [t for p in lab.printed() if str(killed.data["fiscal"]["fp"]) in (t := p.read_text("utf-8"))]
+    assert ["ПОВТОРНАЯ ПЕЧАТЬ" in paper for paper in papers] == [False, True]

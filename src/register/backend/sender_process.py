@@ -64,9 +64,7 @@ class SenderChannel:
     def _send(self, datagram: bytes) -> bool:
         try:
             self._sock.send(datagram)
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:  # the sender process is gone: its parent reports that and stops
+        except OSError:  # full (not waited for), or the sender process gone (its parent stops then)
             return False
         return True
 

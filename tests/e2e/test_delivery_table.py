@@ -52,6 +52,7 @@ def test_refused_paper_loyalty_mode_is_not_printed_and_arrives_in_one_email(
     assert journal["delivery"] == {
         "printed": False,
         "reprintPending": False,
+        "repeat": False,
         "suppressed": True,
         "sender": "loyalty",
         "link": outcome.link,

@@ -394,9 +394,9 @@ def _postgres_processes(db_url: str) -> list[psutil.Process]:
     """The local server's processes: its postmaster and every child (the backends' sessions as well)."""
     import psycopg
 
-    from register.backend.pg_cluster import _conninfo
+    from register.backend.pg_cluster import libpq_uri
 
-    with psycopg.connect(_conninfo(db_url)) as conn:
+    with psycopg.connect(libpq_uri(db_url)) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
     postmaster = psutil.Process(row[0]).parent()

@@ -86,7 +86,7 @@ def fresh_database(admin_url: str, template: str | None = None) -> Iterator[str]
     empty, or a copy of the database named ``template``."""
     admin = make_url(admin_url)
     name = f"register_test_{uuid.uuid4().hex[:12]}"
-    conninfo = _conninfo(admin_url)
+    conninfo = libpq_uri(admin_url)
     copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"{copy}')
@@ -111,6 +111,6 @@ def _drop(conninfo: str, name: str) -> None:
                 time.sleep(0.1)
 
 
-def _conninfo(url: str) -> str:
+def libpq_uri(url: str) -> str:
     """The SQLAlchemy URL as a libpq URI for psycopg."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -2,7 +2,7 @@
 
 One worker is one Python process, on one core at a time (the GIL). Its sender thread took 15 % of that
 core under load (the SMTP dialogue, the claims and outcomes), and the second core was idle of backend
-work: with the sender in a second process, SQLite's one worker served 6 % more purchases a second.
+work: with the sender in a second process, SQLite's one worker served 7 % more purchases a second.
 
 The worker tells the sender which messages it committed over a Unix datagram socket: one datagram of
 their ids (a line each) per transaction, an empty one to ask for a scan of the queue. A datagram is never
